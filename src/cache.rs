@@ -1,0 +1,415 @@
+//! The token cache: one small versioned JSON file per account key (a hash of issuer, client id,
+//! scopes and audience) in a private directory (mode 0700), each file mode 0600 with a sibling
+//! `.lock` file. A cache hit reads one small file, however many accounts exist. Writes go
+//! through a temp file in the same directory, `fsync`, then `rename`, so readers see the old or
+//! the new file, never a torn one. A corrupt file is moved aside (not deleted) and treated as
+//! empty.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// The format version written into every entry.
+pub const VERSION: u32 = 1;
+
+/// One account's tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub version: u32,
+    pub issuer: String,
+    pub client_id: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<Secret<String>>,
+    /// Unix seconds at which the access token expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<Secret<String>>,
+    /// Unix seconds of the last write.
+    #[serde(default)]
+    pub updated_at: i64,
+}
+
+impl Entry {
+    /// An empty entry for the account `s`.
+    pub fn empty(s: &Settings) -> Entry {
+        Entry {
+            version: VERSION,
+            issuer: s.issuer.clone(),
+            client_id: s.client_id.clone(),
+            scope: s.scope.clone(),
+            audience: s.audience.clone(),
+            access_token: None,
+            expires_at: None,
+            refresh_token: None,
+            updated_at: 0,
+        }
+    }
+
+    /// The access token if it stays valid for at least `min_lifetime` seconds after `now`.
+    pub fn valid_access_token(&self, now: i64, min_lifetime: u64) -> Option<(&str, i64)> {
+        let token = self.access_token.as_ref()?;
+        let exp = self.expires_at?;
+        (exp - now >= min_lifetime as i64).then_some((token.expose().as_str(), exp))
+    }
+
+    fn belongs_to(&self, s: &Settings) -> bool {
+        self.issuer == s.issuer && self.client_id == s.client_id && self.audience == s.audience
+    }
+}
+
+/// The cache files of one account.
+#[derive(Debug, Clone)]
+pub struct AccountFiles {
+    pub dir: PathBuf,
+    pub data: PathBuf,
+    pub lock: PathBuf,
+}
+
+impl AccountFiles {
+    /// The files for the account described by `s`.
+    pub fn for_settings(s: &Settings) -> AccountFiles {
+        let key = account_key(&s.issuer, &s.client_id, &s.scope, s.audience.as_deref());
+        AccountFiles {
+            dir: s.cache_dir.clone(),
+            data: s.cache_dir.join(format!("{key}.json")),
+            lock: s.cache_dir.join(format!("{key}.lock")),
+        }
+    }
+}
+
+/// A stable key: FNV-1a over the fields that make tokens interchangeable. Scopes are compared
+/// as a set. The file also records the fields, and a mismatch reads as a miss.
+pub fn account_key(issuer: &str, client_id: &str, scope: &str, audience: Option<&str>) -> String {
+    let mut scopes: Vec<&str> = scope.split_whitespace().collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    let material = format!(
+        "{issuer}\0{client_id}\0{}\0{}",
+        scopes.join(" "),
+        audience.unwrap_or("")
+    );
+    format!("{:016x}", fnv1a(material.as_bytes()))
+}
+
+/// FNV-1a, 64 bits.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Reads the entry of account `s`. A missing file is `None`; a corrupt one is moved aside with a
+/// warning through `warn` and reads as `None`.
+pub fn load(
+    files: &AccountFiles,
+    s: &Settings,
+    warn: &mut dyn FnMut(&str),
+) -> Result<Option<Entry>> {
+    let Some(bytes) = read_private(&files.data, warn)? else {
+        return Ok(None);
+    };
+    match serde_json::from_slice::<Entry>(&bytes) {
+        Ok(e) if e.version > VERSION => Err(Error::Cache {
+            path: files.data.clone(),
+            message: format!(
+                "written by a newer git-credential-iam (format {}); upgrade this one",
+                e.version
+            ),
+        }),
+        Ok(e) if e.belongs_to(s) => Ok(Some(e)),
+        Ok(_) => Ok(None),
+        Err(err) => {
+            let aside = files
+                .data
+                .with_extension(format!("json.corrupt-{}", std::process::id()));
+            let moved = fs::rename(&files.data, &aside).is_ok();
+            warn(&format!(
+                "warning: cache file {} is corrupt ({}); {}; starting afresh",
+                files.data.display(),
+                err.classify_name(),
+                if moved {
+                    format!("moved it to {}", aside.display())
+                } else {
+                    "left it".into()
+                }
+            ));
+            Ok(None)
+        }
+    }
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "unexpected fields",
+            serde_json::error::Category::Eof => "truncated",
+        }
+    }
+}
+
+/// Reads a file that must be private: refuses symlinks, repairs group/world permissions.
+fn read_private(path: &Path, warn: &mut dyn FnMut(&str)) -> Result<Option<Vec<u8>>> {
+    let mut opts = OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(O_NOFOLLOW);
+    }
+    let mut file = match opts.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if is_symlink_refusal(&e) => {
+            return Err(Error::Cache {
+                path: path.to_path_buf(),
+                message: "is a symbolic link; refusing to follow it (remove it)".into(),
+            });
+        }
+        Err(e) => return Err(Error::io("cannot read the cache file", path, e)),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io("cannot stat", path, e))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(fs::Permissions::from_mode(0o600))
+                .map_err(|e| Error::io("cannot make private", path, e))?;
+            warn(&format!(
+                "warning: cache file {} was readable by others; its mode is now 0600 \
+                 (consider logging out and in again)",
+                path.display()
+            ));
+        }
+    }
+    let mut bytes = Vec::with_capacity(1024);
+    std::io::Read::read_to_end(&mut file, &mut bytes)
+        .map_err(|e| Error::io("cannot read the cache file", path, e))?;
+    Ok(Some(bytes))
+}
+
+#[cfg(unix)]
+fn is_symlink_refusal(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(40) || e.raw_os_error() == Some(62) // ELOOP on Linux / macOS
+}
+#[cfg(not(unix))]
+fn is_symlink_refusal(_: &std::io::Error) -> bool {
+    false
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const O_NOFOLLOW: i32 = 0o400000;
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+const O_NOFOLLOW: i32 = 0x100;
+
+/// Writes the entry atomically (temp file, fsync, rename, fsync of the directory).
+pub fn save(files: &AccountFiles, entry: &Entry) -> Result<()> {
+    let json = serde_json::to_vec_pretty(entry).expect("an entry always serializes");
+    write_atomic(&files.data, &json)
+}
+
+/// Removes the account's data file (the lock file stays: another process may hold it).
+pub fn remove(files: &AccountFiles) -> Result<()> {
+    match fs::remove_file(&files.data) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io("cannot remove the cache file", &files.data, e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Creates the cache directory with mode 0700 if it is missing.
+pub fn ensure_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .map_err(|e| Error::io("cannot create the cache directory", dir, e))
+}
+
+/// Writes `bytes` to `path` atomically: a temp file created exclusively (mode 0600) in the same
+/// directory, `sync_all`, `rename` over `path`, then `fsync` of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    ensure_dir(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("cache");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let result = (|| {
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        #[cfg(unix)]
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|e: std::io::Error| {
+        let _ = fs::remove_file(&tmp);
+        Error::io("cannot write", path, e)
+    })
+}
+
+/// Every entry in the cache directory, with its file (for `status`).
+pub fn list(dir: &Path) -> Result<Vec<(PathBuf, Entry)>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("cannot list the cache directory", dir, e)),
+    };
+    let mut out = Vec::new();
+    for ent in rd.flatten() {
+        let p = ent.path();
+        let is_entry = p.extension().is_some_and(|e| e == "json")
+            && !p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("discovery-"));
+        if is_entry {
+            if let Ok(Some(bytes)) = read_private(&p, &mut |_| {}) {
+                if let Ok(e) = serde_json::from_slice::<Entry>(&bytes) {
+                    out.push((p, e));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AuthMode, Interactive};
+    use std::time::Duration;
+
+    pub(crate) fn settings(dir: &Path) -> Settings {
+        Settings {
+            account: None,
+            issuer: "https://iam.example/".into(),
+            client_id: "cli".into(),
+            client_secret_file: None,
+            scope: "openid offline_access".into(),
+            audience: None,
+            cache_dir: dir.to_path_buf(),
+            min_lifetime: 60,
+            username: None,
+            auth: AuthMode::Auto,
+            interactive: Interactive::Never,
+            ca_file: None,
+            timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn key_ignores_scope_order_but_not_audience() {
+        let a = account_key("i", "c", "openid offline_access", None);
+        assert_eq!(a, account_key("i", "c", "offline_access  openid", None));
+        assert_ne!(
+            a,
+            account_key("i", "c", "openid offline_access", Some("aud"))
+        );
+    }
+
+    #[test]
+    fn save_load_round_trip_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(&dir.path().join("cache"));
+        let files = AccountFiles::for_settings(&s);
+        let mut e = Entry::empty(&s);
+        e.access_token = Some(Secret::new("at".into()));
+        e.expires_at = Some(1000);
+        save(&files, &e).unwrap();
+        let got = load(&files, &s, &mut |w| panic!("{w}")).unwrap().unwrap();
+        assert_eq!(got, e);
+        assert_eq!(got.valid_access_token(900, 60), Some(("at", 1000)));
+        assert_eq!(got.valid_access_token(950, 60), None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let m = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(m(&files.data), 0o600);
+            assert_eq!(m(&files.dir), 0o700);
+        }
+    }
+
+    #[test]
+    fn corrupt_file_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path());
+        let files = AccountFiles::for_settings(&s);
+        fs::write(&files.data, b"{\"version\":1,").unwrap();
+        let mut warned = String::new();
+        assert!(
+            load(&files, &s, &mut |w| warned = w.to_string())
+                .unwrap()
+                .is_none()
+        );
+        assert!(warned.contains("corrupt"), "{warned}");
+        assert!(!files.data.exists());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "the corrupt copy is kept"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_refused_and_loose_mode_repaired() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path());
+        let files = AccountFiles::for_settings(&s);
+        std::os::unix::fs::symlink("/etc/passwd", &files.data).unwrap();
+        let e = load(&files, &s, &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        fs::remove_file(&files.data).unwrap();
+        save(&files, &Entry::empty(&s)).unwrap();
+        fs::set_permissions(&files.data, fs::Permissions::from_mode(0o644)).unwrap();
+        let mut warned = false;
+        load(&files, &s, &mut |_| warned = true).unwrap().unwrap();
+        assert!(warned);
+        assert_eq!(
+            fs::metadata(&files.data).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}

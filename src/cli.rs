@@ -1,0 +1,187 @@
+//! The command line: `git-credential-iam [OPTIONS] ACTION [OPTIONS]`. Options may stand before
+//! or after the action (git appends the action to the helper line), as `--name value` or
+//! `--name=value`. This module only splits argv; `config` merges it with the environment and
+//! the config file.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::config::Options;
+use crate::error::{Error, Result};
+
+/// What the command line asks for.
+#[derive(Debug, Default)]
+pub struct Cli {
+    /// The action word (`get`, `store`, `erase`, `login`, …), if any.
+    pub action: Option<String>,
+    /// Options given on the command line.
+    pub options: Options,
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--help`.
+    pub help: bool,
+    /// `--version`.
+    pub version: bool,
+}
+
+/// The usage text printed by `--help`.
+pub const USAGE: &str = "\
+git-credential-iam: OAuth2/OIDC access tokens from INDIGO IAM (or any OIDC provider) for git
+
+Usage: git-credential-iam [OPTIONS] <ACTION>
+
+Actions:
+  get, store, erase   git's credential protocol on stdin/stdout (git runs these)
+  login               sign in now (device flow) and cache the tokens
+  logout              forget the account's tokens and revoke the refresh token
+  status              list cached logins: expiry, whether a refresh token is held
+
+Options (also GIT_CREDENTIAL_IAM_<OPTION>, e.g. GIT_CREDENTIAL_IAM_CLIENT_ID, and config.toml):
+  --issuer URL               the OIDC issuer (https://iam.example.org/)
+  --client-id ID             the OAuth client id
+  --client-secret-file FILE  file holding the client secret (confidential clients)
+  --scope \"S1 S2\"            scopes to ask for [default: \"openid offline_access\"]
+  --audience AUD             audience of the token (INDIGO IAM's `audience` parameter)
+  --account NAME             a named account from the config file
+  --config FILE              config file [default: $XDG_CONFIG_HOME/git-credential-iam/config.toml]
+  --cache-dir DIR            where tokens are cached [default: $XDG_STATE_HOME/git-credential-iam]
+  --min-lifetime SECS        do not serve a token expiring sooner than this [default: 60]
+  --username NAME            the username git is told in Basic mode [default: git's, or oauth2]
+  --auth auto|basic|bearer   how git sends the token [default: auto]
+  --interactive              always allow the device flow (instructions on stderr)
+  --non-interactive          never prompt; fail with exit code 3 when a login is needed
+  --ca-file FILE             extra trusted CA certificates (PEM)
+  --timeout SECS             network timeout per request [default: 30]
+  --lock-timeout SECS        longest wait for another process's login [default: 300]
+  -h, --help                 this text
+  -V, --version              the version
+
+Exit codes: 0 success, 1 local failure, 2 usage error, 3 login needed, 4 provider or network error.
+";
+
+/// Options that take a value, by their long name.
+const VALUE_OPTIONS: &[&str] = &[
+    "issuer",
+    "client-id",
+    "client-secret-file",
+    "scope",
+    "audience",
+    "account",
+    "config",
+    "cache-dir",
+    "min-lifetime",
+    "username",
+    "auth",
+    "ca-file",
+    "timeout",
+    "lock-timeout",
+];
+
+impl Cli {
+    /// Parses argv (without the program name).
+    pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli> {
+        let mut cli = Cli::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let arg = arg
+                .into_string()
+                .map_err(|_| Error::Usage("an argument is not valid UTF-8".into()))?;
+            let Some(long) = arg.strip_prefix("--") else {
+                match arg.as_str() {
+                    "-h" => cli.help = true,
+                    "-V" => cli.version = true,
+                    s if s.starts_with('-') => {
+                        return Err(Error::Usage(format!("unknown option {s}")));
+                    }
+                    _ if cli.action.is_none() => cli.action = Some(arg),
+                    _ => return Err(Error::Usage(format!("unexpected argument {arg:?}"))),
+                }
+                continue;
+            };
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (long.to_string(), None),
+            };
+            if VALUE_OPTIONS.contains(&name.as_str()) {
+                let value = match inline {
+                    Some(v) => v,
+                    None => args
+                        .next()
+                        .and_then(|v| v.into_string().ok())
+                        .ok_or_else(|| Error::Usage(format!("--{name} needs a value")))?,
+                };
+                cli.set(&name, value)?;
+            } else {
+                if inline.is_some() {
+                    return Err(Error::Usage(format!("--{name} takes no value")));
+                }
+                match name.as_str() {
+                    "help" => cli.help = true,
+                    "version" => cli.version = true,
+                    "interactive" => cli.options.interactive = Some(true),
+                    "non-interactive" => cli.options.interactive = Some(false),
+                    "client-secret" | "password" | "token" => {
+                        return Err(Error::Usage(format!(
+                            "--{name} is not accepted: a secret on the command line is visible \
+                             to every user through ps; use a file (e.g. --client-secret-file)"
+                        )));
+                    }
+                    _ => return Err(Error::Usage(format!("unknown option --{name}"))),
+                }
+            }
+        }
+        Ok(cli)
+    }
+
+    fn set(&mut self, name: &str, value: String) -> Result<()> {
+        if name == "config" {
+            self.config_file = Some(value.into());
+            return Ok(());
+        }
+        self.options.set(name, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli> {
+        Cli::parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn options_before_and_after_action() {
+        let cli = parse(&[
+            "--issuer",
+            "https://i/",
+            "get",
+            "--client-id=c",
+            "--non-interactive",
+        ])
+        .unwrap();
+        assert_eq!(cli.action.as_deref(), Some("get"));
+        assert_eq!(cli.options.issuer.as_deref(), Some("https://i/"));
+        assert_eq!(cli.options.client_id.as_deref(), Some("c"));
+        assert_eq!(cli.options.interactive, Some(false));
+    }
+
+    #[test]
+    fn refuses_secrets_and_unknowns() {
+        assert!(
+            parse(&["--client-secret", "x"])
+                .unwrap_err()
+                .to_string()
+                .contains("ps")
+        );
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--min-lifetime", "abc"]).is_err());
+        assert!(parse(&["--auth", "digest"]).is_err());
+        assert!(
+            parse(&["--issuer"])
+                .unwrap_err()
+                .to_string()
+                .contains("needs a value")
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! The one error type of the helper. Every variant carries the context a user needs (a file, a
+//! host, an OAuth error code) and never a secret value: provider messages are redacted before
+//! they get here. Each variant maps to a documented exit code.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Exit code: the action succeeded.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a local failure (cache file, lock, terminal, I/O).
+pub const EXIT_LOCAL: u8 = 1;
+/// Exit code: bad usage, bad configuration or malformed input.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: no usable login and nobody can answer a prompt; run `git-credential-iam login`.
+pub const EXIT_LOGIN_NEEDED: u8 = 3;
+/// Exit code: the provider or the network failed or refused.
+pub const EXIT_PROVIDER: u8 = 4;
+
+/// Everything that can go wrong.
+#[derive(Debug)]
+pub enum Error {
+    /// Bad command line or option value; the message names the fix.
+    Usage(String),
+    /// A configuration file that cannot be read or parsed.
+    Config { path: PathBuf, message: String },
+    /// Malformed input from git on stdin.
+    Input(String),
+    /// A file-system operation failed.
+    Io {
+        context: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The cache is unusable (permissions, ownership, symlink).
+    Cache { path: PathBuf, message: String },
+    /// Another process holds the account's lock for longer than we wait.
+    LockTimeout {
+        path: PathBuf,
+        holder: String,
+        waited_secs: u64,
+    },
+    /// No usable login and no way to start one (non-interactive).
+    LoginRequired(String),
+    /// The network or TLS failed talking to `host`.
+    Http { host: String, message: String },
+    /// The provider answered something we cannot use (not JSON, missing fields, bad issuer).
+    Provider { host: String, message: String },
+    /// An OAuth error response (`error`, `error_description`), already redacted.
+    OAuth {
+        host: String,
+        status: u16,
+        error: String,
+        description: Option<String>,
+    },
+    /// The user denied the device authorization request.
+    Denied { host: String },
+    /// The device code expired before the user approved it.
+    DeviceCodeExpired { host: String },
+}
+
+impl Error {
+    /// Builds an [`Error::Io`].
+    pub fn io(
+        context: impl Into<String>,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            context: context.into(),
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) | Error::Config { .. } | Error::Input(_) => EXIT_USAGE,
+            Error::LoginRequired(_) => EXIT_LOGIN_NEEDED,
+            Error::Http { .. }
+            | Error::Provider { .. }
+            | Error::OAuth { .. }
+            | Error::Denied { .. }
+            | Error::DeviceCodeExpired { .. } => EXIT_PROVIDER,
+            Error::Io { .. } | Error::Cache { .. } | Error::LockTimeout { .. } => EXIT_LOCAL,
+        }
+    }
+
+    /// Whether this OAuth error means the refresh token is dead and a new login is needed.
+    /// Standard providers say `invalid_grant`; INDIGO IAM says 401 `invalid_token` for an
+    /// unknown, expired or revoked refresh token.
+    pub fn is_login_gone(&self) -> bool {
+        matches!(self, Error::OAuth { error, .. } if error == "invalid_grant" || error == "invalid_token")
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(m) => write!(f, "{m} (see git-credential-iam --help)"),
+            Error::Config { path, message } => {
+                write!(f, "config file {}: {message}", path.display())
+            }
+            Error::Input(m) => write!(f, "bad input from git: {m}"),
+            Error::Io {
+                context,
+                path,
+                source,
+            } => {
+                write!(f, "{context} {}: {source}", path.display())
+            }
+            Error::Cache { path, message } => write!(f, "cache {}: {message}", path.display()),
+            Error::LockTimeout {
+                path,
+                holder,
+                waited_secs,
+            } => write!(
+                f,
+                "gave up after {waited_secs} s waiting for {holder} holding the lock {}; \
+                 if that process is stuck, stop it (or raise --lock-timeout)",
+                path.display()
+            ),
+            Error::LoginRequired(m) => write!(f, "{m}"),
+            Error::Http { host, message } => write!(f, "cannot reach {host}: {message}"),
+            Error::Provider { host, message } => write!(f, "{host}: {message}"),
+            Error::OAuth {
+                host,
+                status,
+                error,
+                description,
+            } => {
+                write!(f, "{host} refused (HTTP {status}): {error}")?;
+                if let Some(d) = description {
+                    write!(f, ": {d}")?;
+                }
+                Ok(())
+            }
+            Error::Denied { host } => write!(f, "{host}: the sign-in request was denied"),
+            Error::DeviceCodeExpired { host } => write!(
+                f,
+                "{host}: the sign-in code expired before it was approved; run the command again"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

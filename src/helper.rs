@@ -1,0 +1,331 @@
+//! The actions as policy. `get`: a lock-free read of the account's cache file serves a valid
+//! token with no network at all (the hot path git runs on every fetch); otherwise take the
+//! account's lock, re-read (another process may have done the work), refresh, or run the device
+//! flow, save atomically, then answer. `erase` drops the cached access token only if it is the one
+//! git rejected. `login`, `logout`, `status` serve people.
+
+use std::io::Write;
+
+use crate::cache::{self, AccountFiles, Entry};
+use crate::config::{AuthMode, Interactive, Settings};
+use crate::error::{Error, Result};
+use crate::lock::LockGuard;
+use crate::oauth::{Client, TokenResponse, device, http::host_of};
+use crate::prompt::Prompt;
+use crate::protocol::{Answer, Request};
+use crate::secret::Secret;
+
+/// The process's streams and clock, passed in so tests can drive everything.
+pub struct Io<'a> {
+    pub stdout: &'a mut dyn Write,
+    pub stderr: &'a mut dyn Write,
+    pub stderr_is_tty: bool,
+    pub clock: &'a dyn Fn() -> i64,
+}
+
+impl Io<'_> {
+    fn say(&mut self, msg: &str) {
+        let _ = writeln!(self.stderr, "git-credential-iam: {msg}");
+    }
+}
+
+/// A sink for cache warnings that prints them on `stderr`.
+fn warner(stderr: &mut dyn Write) -> impl FnMut(&str) + '_ {
+    move |m: &str| {
+        let _ = writeln!(stderr, "git-credential-iam: {m}");
+    }
+}
+
+/// A usable access token and its expiry (Unix seconds).
+pub struct Token {
+    pub access: Secret<String>,
+    pub expires_at: i64,
+}
+
+/// `get`: answer git with a valid token, from the cache, a refresh, or the device flow.
+pub fn get(s: &Settings, req: &Request, io: &mut Io) -> Result<()> {
+    let files = AccountFiles::for_settings(s);
+    let token = obtain(s, &files, req.oauth_refresh_token.as_ref(), false, io)?;
+    answer(s, req, &token, io)
+}
+
+/// Writes the answer in the form the server asked for.
+fn answer(s: &Settings, req: &Request, t: &Token, io: &mut Io) -> Result<()> {
+    let can_bearer = req.has_capability("authtype");
+    let bearer = match s.auth {
+        AuthMode::Basic => false,
+        AuthMode::Bearer => {
+            if !can_bearer {
+                io.say("this git cannot send Bearer tokens (git 2.46 or later can); sending the token as a Basic password");
+            }
+            can_bearer
+        }
+        AuthMode::Auto => {
+            let schemes = req.challenge_schemes();
+            can_bearer
+                && schemes.iter().any(|x| x == "bearer")
+                && !schemes.iter().any(|x| x == "basic")
+        }
+    };
+    let token = t.access.expose();
+    let a = if bearer {
+        Answer::Bearer {
+            token,
+            expires_at: t.expires_at,
+        }
+    } else {
+        let username = s
+            .username
+            .as_deref()
+            .or(req.username.as_deref())
+            .unwrap_or("oauth2");
+        Answer::Basic {
+            username,
+            token,
+            expires_at: t.expires_at,
+        }
+    };
+    a.write_to(io.stdout)
+}
+
+/// A valid token: cached, refreshed, or from a new device flow (`force_flow` skips the first two).
+pub fn obtain(
+    s: &Settings,
+    files: &AccountFiles,
+    handed_refresh: Option<&Secret<String>>,
+    force_flow: bool,
+    io: &mut Io,
+) -> Result<Token> {
+    // Hot path: no lock, no network. Writers replace the file by rename, so this read sees a
+    // whole file, old or new.
+    if !force_flow {
+        if let Some(t) = cache::load(files, s, &mut warner(io.stderr))?
+            .as_ref()
+            .and_then(|e| from_entry(e, (io.clock)(), s.min_lifetime))
+        {
+            return Ok(t);
+        }
+    }
+    cache::ensure_dir(&files.dir)?;
+    let stderr = &mut *io.stderr;
+    let _lock = LockGuard::acquire(&files.lock, s.lock_timeout, |holder| {
+        let _ = writeln!(
+            stderr,
+            "git-credential-iam: waiting for {holder} to finish signing in…"
+        );
+    })?;
+    let mut entry =
+        cache::load(files, s, &mut warner(io.stderr))?.unwrap_or_else(|| Entry::empty(s));
+    if !force_flow {
+        if let Some(t) = from_entry(&entry, (io.clock)(), s.min_lifetime) {
+            return Ok(t); // another process refreshed or signed in while we waited
+        }
+    }
+    let client = Client::new(s, (io.clock)())?;
+    let refresh = entry
+        .refresh_token
+        .clone()
+        .or_else(|| handed_refresh.cloned());
+    if let (false, Some(rt)) = (force_flow, refresh) {
+        match client.refresh(&rt) {
+            Ok(t) => return store(files, &mut entry, t, io),
+            Err(e) if e.is_login_gone() => {
+                io.say(&format!(
+                    "the saved login is no longer valid ({e}); a new sign-in is needed"
+                ));
+                entry.refresh_token = None;
+                entry.access_token = None;
+                entry.expires_at = None;
+                cache::save(files, &entry)?;
+            }
+            Err(e) => {
+                // The provider is unreachable or failing, but the cached token still works for a
+                // little while: serve it rather than fail.
+                if let Some(t) = from_entry(&entry, (io.clock)(), 1) {
+                    io.say(&format!(
+                        "cannot refresh ({e}); using the cached token, which expires soon"
+                    ));
+                    return Ok(t);
+                }
+                return Err(e);
+            }
+        }
+    }
+    let stderr_is_tty = io.stderr_is_tty;
+    let host = host_of(&s.issuer);
+    let t = {
+        let Some(mut prompt) = Prompt::open(s.interactive, &mut *io.stderr, stderr_is_tty) else {
+            return Err(Error::LoginRequired(format!(
+                "no valid login for {host} and no terminal to sign in on (non-interactive); \
+                 run `git-credential-iam login` (with the same options) first"
+            )));
+        };
+        let da = device::start(&client)?;
+        device::show_instructions(&da, &host, prompt.writer());
+        let t = device::poll(&client, &da)?;
+        let _ = writeln!(prompt.writer(), "git-credential-iam: signed in to {host}.");
+        t
+    };
+    store(files, &mut entry, t, io)
+}
+
+/// Saves a token response (a rotated refresh token replaces the old one; none keeps it).
+fn store(files: &AccountFiles, entry: &mut Entry, t: TokenResponse, io: &mut Io) -> Result<Token> {
+    let now = (io.clock)();
+    let expires_at = t.expires_at(now);
+    entry.access_token = Some(t.access_token.clone());
+    entry.expires_at = Some(expires_at);
+    if let Some(rt) = t.refresh_token {
+        entry.refresh_token = Some(rt);
+    }
+    entry.updated_at = now;
+    cache::save(files, entry)?;
+    Ok(Token {
+        access: t.access_token,
+        expires_at,
+    })
+}
+
+fn from_entry(e: &Entry, now: i64, min_lifetime: u64) -> Option<Token> {
+    e.valid_access_token(now, min_lifetime)
+        .map(|(t, exp)| Token {
+            access: Secret::new(t.to_string()),
+            expires_at: exp,
+        })
+}
+
+/// `erase`: git's server rejected a token. Drop the cached access token only if it is that
+/// token (a newer one written by another process survives); keep the refresh token.
+pub fn erase(s: &Settings, req: &Request, io: &mut Io) -> Result<()> {
+    let Some(rejected) = req.presented_token() else {
+        return Ok(());
+    };
+    let files = AccountFiles::for_settings(s);
+    if !files.data.exists() {
+        return Ok(());
+    }
+    let _lock = LockGuard::acquire(&files.lock, s.lock_timeout, |_| {})?;
+    if let Some(mut e) = cache::load(&files, s, &mut warner(io.stderr))? {
+        if e.access_token
+            .as_ref()
+            .is_some_and(|t| t.expose() == rejected)
+        {
+            e.access_token = None;
+            e.expires_at = None;
+            e.updated_at = (io.clock)();
+            cache::save(&files, &e)?;
+        }
+    }
+    Ok(())
+}
+
+/// `login`: run the device flow now and cache the result.
+pub fn login(s: &Settings, io: &mut Io) -> Result<()> {
+    if s.interactive == Interactive::Never {
+        return Err(Error::LoginRequired(
+            "login needs a person at a terminal, but --non-interactive, CI=true or \
+             GIT_TERMINAL_PROMPT=0 forbids prompting; unset it to sign in"
+                .into(),
+        ));
+    }
+    let mut s = s.clone();
+    if !io.stderr_is_tty {
+        s.interactive = Interactive::Always; // a person asked: show the instructions on stderr
+    }
+    let files = AccountFiles::for_settings(&s);
+    let t = obtain(&s, &files, None, true, io)?;
+    io.say(&format!(
+        "token cached, valid until {}",
+        format_time(t.expires_at)
+    ));
+    Ok(())
+}
+
+/// `logout`: revoke the refresh token where the provider offers revocation, then forget the
+/// account's tokens.
+pub fn logout(s: &Settings, io: &mut Io) -> Result<()> {
+    let files = AccountFiles::for_settings(s);
+    let _lock = LockGuard::acquire(&files.lock, s.lock_timeout, |_| {})?;
+    let Some(entry) = cache::load(&files, s, &mut warner(io.stderr))? else {
+        io.say(&format!("no login cached for {}", s.issuer));
+        return Ok(());
+    };
+    let mut note = String::new();
+    if let Some(rt) = &entry.refresh_token {
+        match Client::new(s, (io.clock)()).and_then(|c| c.revoke(rt, "refresh_token")) {
+            Ok(true) => note.push_str("; refresh token revoked"),
+            Ok(false) => note.push_str("; the provider offers no revocation"),
+            Err(e) => note.push_str(&format!("; could not revoke the refresh token ({e})")),
+        }
+    }
+    cache::remove(&files)?;
+    io.say(&format!("logged out of {}{note}", s.issuer));
+    Ok(())
+}
+
+/// `status`: every cached login, never a token.
+pub fn status(
+    cache_dir: &std::path::Path,
+    names: &dyn Fn(&Entry) -> Vec<String>,
+    io: &mut Io,
+) -> Result<()> {
+    let entries = cache::list(cache_dir)?;
+    let now = (io.clock)();
+    let mut out = String::new();
+    if entries.is_empty() {
+        out.push_str(&format!("no cached logins in {}\n", cache_dir.display()));
+    }
+    for (path, e) in entries {
+        let names = names(&e);
+        out.push_str(&format!(
+            "{}\n",
+            if names.is_empty() {
+                "(no account name)".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+        out.push_str(&format!(
+            "  issuer:        {}\n  client id:     {}\n  scope:         {}\n",
+            e.issuer, e.client_id, e.scope
+        ));
+        if let Some(a) = &e.audience {
+            out.push_str(&format!("  audience:      {a}\n"));
+        }
+        let access = match (e.access_token.is_some(), e.expires_at) {
+            (true, Some(exp)) if exp > now => {
+                format!(
+                    "valid until {} (in {})",
+                    format_time(exp),
+                    device::human_duration((exp - now) as u64)
+                )
+            }
+            (true, Some(exp)) => format!("expired at {}", format_time(exp)),
+            _ => "none".into(),
+        };
+        out.push_str(&format!("  access token:  {access}\n"));
+        out.push_str(&format!(
+            "  refresh token: {}\n  file:          {}\n",
+            if e.refresh_token.is_some() {
+                "held"
+            } else {
+                "none (a new sign-in is needed when the access token expires)"
+            },
+            path.display()
+        ));
+    }
+    io.stdout
+        .write_all(out.as_bytes())
+        .map_err(|e| Error::io("cannot write to", "stdout", e))
+}
+
+/// RFC 3339 UTC, for people.
+pub fn format_time(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}

@@ -1,0 +1,151 @@
+//! git-credential-iam: OAuth2/OIDC access tokens from INDIGO IAM (or any OIDC provider) for git.
+//!
+//! Architecture: `main` hands argv, the standard streams and the environment to [`run`], which
+//! parses the command line ([`cli`]), resolves the account's settings ([`config`]) and dispatches
+//! to the actions in [`helper`]. git's `key=value` protocol lives in [`protocol`]; the token cache
+//! in [`cache`] (one JSON file per account, atomic writes) guarded by [`lock`]; everything that
+//! talks to the provider in [`oauth`] (discovery, device flow, refresh, revocation) over one HTTP
+//! agent. Secrets travel wrapped in [`secret::Secret`] so they cannot reach a log or a `Debug`
+//! print. The hot path (a cached, valid token) reads one small file and touches no network.
+
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod encoding;
+pub mod error;
+pub mod helper;
+pub mod lock;
+pub mod oauth;
+pub mod prompt;
+pub mod protocol;
+pub mod secret;
+
+use std::ffi::OsString;
+use std::io::BufRead;
+
+use cli::Cli;
+use config::Settings;
+use error::{EXIT_OK, Error, Result};
+use helper::Io;
+use protocol::Request;
+
+/// Runs the helper and returns the exit code. Errors are printed once, on one line, on stderr.
+pub fn run(
+    args: Vec<OsString>,
+    stdin: &mut dyn BufRead,
+    io: &mut Io,
+    getenv: &dyn Fn(&str) -> Option<String>,
+) -> u8 {
+    match dispatch(args, stdin, io, getenv) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            let _ = writeln!(io.stderr, "git-credential-iam: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(
+    args: Vec<OsString>,
+    stdin: &mut dyn BufRead,
+    io: &mut Io,
+    getenv: &dyn Fn(&str) -> Option<String>,
+) -> Result<()> {
+    let cli = Cli::parse(args)?;
+    if cli.help {
+        return write_out(io, cli::USAGE);
+    }
+    if cli.version {
+        return write_out(
+            io,
+            concat!("git-credential-iam ", env!("CARGO_PKG_VERSION"), "\n"),
+        );
+    }
+    let Some(action) = cli.action.as_deref() else {
+        return Err(Error::Usage(
+            "no action given (get, store, erase, login, logout, status)".into(),
+        ));
+    };
+    let config = cli.config_file.as_deref();
+    match action {
+        "get" | "erase" => {
+            let req = Request::read_from(stdin)?;
+            let url = req.url();
+            // No account serves this URL: stay silent so git asks its next helper.
+            let Some(s) = Settings::resolve(&cli.options, config, url.as_deref(), getenv)? else {
+                return Ok(());
+            };
+            if action == "get" {
+                helper::get(&s, &req, io)
+            } else {
+                helper::erase(&s, &req, io)
+            }
+        }
+        "store" => {
+            // The cache is ours; drain git's input so it never sees a broken pipe.
+            let _ = Request::read_from(stdin);
+            Ok(())
+        }
+        "login" | "logout" => {
+            let s = Settings::resolve(&cli.options, config, None, getenv)?.ok_or_else(|| {
+                Error::Usage(format!(
+                    "{action} needs an issuer: pass --issuer URL and --client-id ID, or --account NAME"
+                ))
+            })?;
+            if action == "login" {
+                helper::login(&s, io)
+            } else {
+                helper::logout(&s, io)
+            }
+        }
+        "status" => status(&cli, config, io, getenv),
+        _ => Ok(()), // git's protocol: unknown actions are ignored
+    }
+}
+
+fn status(
+    cli: &Cli,
+    config: Option<&std::path::Path>,
+    io: &mut Io,
+    getenv: &dyn Fn(&str) -> Option<String>,
+) -> Result<()> {
+    let env = config::Options::from_env(getenv)?;
+    let file_path = config
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| getenv("GIT_CREDENTIAL_IAM_CONFIG").map(Into::into))
+        .or_else(config::default_config_path);
+    let file = match &file_path {
+        Some(p) => config::ConfigFile::load(p, config.is_some())?,
+        None => config::ConfigFile::default(),
+    };
+    let cache_dir = cli
+        .options
+        .cache_dir
+        .clone()
+        .or(env.cache_dir)
+        .or(file.defaults.cache_dir.clone())
+        .or_else(config::default_cache_dir)
+        .ok_or_else(|| {
+            Error::Usage("cannot find the cache directory: pass --cache-dir DIR".into())
+        })?;
+    let names = |e: &cache::Entry| {
+        file.accounts
+            .iter()
+            .filter(|(_, a)| {
+                a.issuer.as_deref().or(file.defaults.issuer.as_deref()) == Some(e.issuer.as_str())
+                    && a.client_id
+                        .as_deref()
+                        .or(file.defaults.client_id.as_deref())
+                        == Some(e.client_id.as_str())
+            })
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    helper::status(&cache_dir, &names, io)
+}
+
+fn write_out(io: &mut Io, text: &str) -> Result<()> {
+    io.stdout
+        .write_all(text.as_bytes())
+        .map_err(|e| Error::io("cannot write to", "stdout", e))
+}

@@ -1,0 +1,146 @@
+//! The only module that locks files. Each account's cache file has a sibling `.lock` file (never
+//! the data file itself, which is replaced by rename). Locks are std's `File::lock`/`try_lock`
+//! (flock on Unix, LockFileEx on Windows), released by the kernel when the process dies, so a
+//! crash never leaves a stale lock. The holder writes its pid into the lock file so that a
+//! waiter can name it.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// An exclusive lock, released on drop.
+#[derive(Debug)]
+pub struct LockGuard {
+    file: File,
+    path: PathBuf,
+}
+
+impl LockGuard {
+    /// Takes the lock at `path`. If another process holds it, calls `on_wait` once (to say we are
+    /// waiting), then polls until `timeout`, after which it fails naming the holder.
+    pub fn acquire(
+        path: &Path,
+        timeout: Duration,
+        on_wait: impl FnOnce(&str),
+    ) -> Result<LockGuard> {
+        let mut file = open_lock_file(path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder = read_holder(&mut file);
+                on_wait(&holder);
+                let start = Instant::now();
+                let mut pause = Duration::from_millis(5);
+                loop {
+                    std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
+                    match file.try_lock() {
+                        Ok(()) => break,
+                        Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
+                            pause = (pause * 2).min(Duration::from_millis(100));
+                        }
+                        Err(TryLockError::WouldBlock) => {
+                            return Err(Error::LockTimeout {
+                                path: path.to_path_buf(),
+                                holder: read_holder(&mut file),
+                                waited_secs: timeout.as_secs(),
+                            });
+                        }
+                        Err(TryLockError::Error(e)) => {
+                            return Err(Error::io("cannot lock", path, e));
+                        }
+                    }
+                }
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io("cannot lock", path, e)),
+        }
+        // Say who holds it; best effort, the lock itself is what matters.
+        let _ = file.set_len(0).and_then(|_| {
+            file.seek(SeekFrom::Start(0))?;
+            write!(file, "pid {}", std::process::id())
+        });
+        Ok(LockGuard {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The lock file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600).custom_flags(libc_o_nofollow());
+    }
+    opts.open(path)
+        .map_err(|e| Error::io("cannot open the lock file", path, e))
+}
+
+/// `O_NOFOLLOW`, so a symlink planted at the lock path is refused rather than followed.
+#[cfg(unix)]
+fn libc_o_nofollow() -> i32 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        0o400000
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        0x100
+    }
+}
+
+fn read_holder(file: &mut File) -> String {
+    let mut s = String::new();
+    let _ = file
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| file.take(64).read_to_string(&mut s));
+    let s = s.trim();
+    if s.starts_with("pid ") && s[4..].chars().all(|c| c.is_ascii_digit()) {
+        format!("another git-credential-iam process ({s})")
+    } else {
+        "another git-credential-iam process".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_times_out_naming_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.lock");
+        let _g = LockGuard::acquire(&p, Duration::from_secs(1), |_| panic!("no wait")).unwrap();
+        let mut waited = None;
+        let e = LockGuard::acquire(&p, Duration::from_millis(200), |h| {
+            waited = Some(h.to_string())
+        })
+        .unwrap_err();
+        let pid = format!("pid {}", std::process::id());
+        assert!(waited.unwrap().contains(&pid));
+        assert!(e.to_string().contains(&pid), "{e}");
+    }
+
+    #[test]
+    fn released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b.lock");
+        drop(LockGuard::acquire(&p, Duration::from_secs(1), |_| {}).unwrap());
+        LockGuard::acquire(&p, Duration::from_millis(10), |_| panic!("should be free")).unwrap();
+    }
+}

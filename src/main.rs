@@ -1,0 +1,27 @@
+//! The binary: hands argv, the standard streams, the clock and the environment to the library.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = std::env::args_os().skip(1).collect();
+    let stdin = std::io::stdin();
+    let mut stdin = stdin.lock();
+    let mut stdout = std::io::stdout().lock();
+    let stderr = std::io::stderr();
+    let stderr_is_tty = stderr.is_terminal();
+    let mut stderr = stderr.lock();
+    let clock = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    };
+    let mut io = git_credential_iam::helper::Io {
+        stdout: &mut stdout,
+        stderr: &mut stderr,
+        stderr_is_tty,
+        clock: &clock,
+    };
+    let getenv = |k: &str| std::env::var(k).ok();
+    ExitCode::from(git_credential_iam::run(args, &mut stdin, &mut io, &getenv))
+}

@@ -1,0 +1,138 @@
+//! OpenID Connect discovery: `ISSUER/.well-known/openid-configuration` (no double slash when the
+//! issuer ends in `/`, as INDIGO IAM's does). The returned `issuer` must equal the configured one
+//! exactly, and every endpoint must be https (or loopback http). The document is cached in the
+//! cache directory for a day, so a refresh costs one round trip, not two.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::http::{Http, check_url, describe_body, host_of};
+use crate::cache::{fnv1a, write_atomic};
+use crate::error::{Error, Result};
+
+/// How long a cached discovery document is trusted.
+pub const LIFETIME_SECS: i64 = 24 * 3600;
+
+/// The fields of the discovery document the helper uses.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Endpoints {
+    pub issuer: String,
+    pub token_endpoint: String,
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+    #[serde(default)]
+    pub registration_endpoint: Option<String>,
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
+    #[serde(default)]
+    pub grant_types_supported: Option<Vec<String>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    fetched_at: i64,
+    endpoints: Endpoints,
+}
+
+/// The discovery URL of `issuer`.
+pub fn discovery_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
+}
+
+/// Where the document of `issuer` is cached.
+pub fn cache_path(cache_dir: &Path, issuer: &str) -> PathBuf {
+    cache_dir.join(format!("discovery-{:016x}.json", fnv1a(issuer.as_bytes())))
+}
+
+/// The endpoints of `issuer`: from the cache when fresh, else fetched, validated and cached.
+pub fn endpoints(http: &Http, issuer: &str, cache_dir: &Path, now: i64) -> Result<Endpoints> {
+    let path = cache_path(cache_dir, issuer);
+    if let Some(c) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Cached>(&b).ok())
+        .filter(|c| {
+            c.endpoints.issuer == issuer && (0..LIFETIME_SECS).contains(&(now - c.fetched_at))
+        })
+    {
+        return Ok(c.endpoints);
+    }
+    let fresh = fetch(http, issuer)?;
+    let cached = Cached {
+        fetched_at: now,
+        endpoints: fresh.clone(),
+    };
+    // Best effort: a cache we cannot write only costs a round trip next time.
+    let _ = write_atomic(&path, &serde_json::to_vec(&cached).expect("serializes"));
+    Ok(fresh)
+}
+
+/// Forgets the cached document (after an endpoint stopped working).
+pub fn forget(cache_dir: &Path, issuer: &str) {
+    let _ = std::fs::remove_file(cache_path(cache_dir, issuer));
+}
+
+/// Fetches and validates the document.
+pub fn fetch(http: &Http, issuer: &str) -> Result<Endpoints> {
+    check_url(issuer, "issuer")?;
+    let url = discovery_url(issuer);
+    let reply = http.get(&url)?;
+    let host = host_of(&url);
+    if reply.status != 200 {
+        return Err(Error::Provider {
+            host,
+            message: format!(
+                "discovery at {url} answered HTTP {} ({}); is --issuer right?",
+                reply.status,
+                describe_body(&reply.body)
+            ),
+        });
+    }
+    let e: Endpoints = serde_json::from_slice(&reply.body).map_err(|err| Error::Provider {
+        host: host.clone(),
+        message: format!("the discovery document at {url} is not usable: {err}"),
+    })?;
+    if e.issuer != issuer {
+        return Err(Error::Provider {
+            host,
+            message: format!(
+                "the discovery document names issuer {:?}, not the configured {issuer:?}; \
+                 refusing it (set --issuer to the provider's exact issuer, trailing slash included)",
+                super::http::clean(&e.issuer, 200)
+            ),
+        });
+    }
+    for url in [
+        Some(&e.token_endpoint),
+        e.device_authorization_endpoint.as_ref(),
+        e.revocation_endpoint.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        check_url(url, "endpoint")?;
+    }
+    Ok(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_double_slash() {
+        assert_eq!(
+            discovery_url("https://iam.example/"),
+            "https://iam.example/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            discovery_url("https://iam.example/realm"),
+            "https://iam.example/realm/.well-known/openid-configuration"
+        );
+    }
+}

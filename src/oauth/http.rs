@@ -1,0 +1,312 @@
+//! The one HTTP agent: connect and overall timeouts, the system trust store plus `--ca-file`
+//! (and `SSL_CERT_FILE`), proxies from the usual environment variables, a User-Agent with the
+//! version, and 4xx bodies kept (OAuth errors live there). Built only off the hot path.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+use crate::encoding::{base64, form_urlencode};
+use crate::error::{Error, Result};
+use crate::secret::{Secret, redact};
+
+/// System CA bundles, first found wins (Debian, Fedora, openSUSE, Alpine/macOS).
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// Largest response body we read (a discovery document is a few KB).
+const MAX_BODY: u64 = 1 << 20;
+
+/// An HTTP response: status and body.
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Client credentials for the token endpoints.
+pub struct ClientAuth {
+    pub client_id: String,
+    pub secret: Option<Secret<String>>,
+}
+
+/// The agent and its settings.
+pub struct Http {
+    agent: ureq::Agent,
+    timeout: Duration,
+}
+
+impl Http {
+    /// Builds the agent. `ca_file` adds trusted roots to the system's.
+    pub fn new(timeout: Duration, ca_file: Option<&std::path::Path>) -> Result<Http> {
+        let roots = load_roots(ca_file)?;
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
+            .max_redirects(0)
+            .user_agent(concat!("git-credential-iam/", env!("CARGO_PKG_VERSION")))
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .build();
+        Ok(Http {
+            agent: config.into(),
+            timeout,
+        })
+    }
+
+    /// GET `url`, expecting JSON.
+    pub fn get(&self, url: &str) -> Result<Reply> {
+        let resp = self
+            .agent
+            .get(url)
+            .header("Accept", "application/json")
+            .call()
+            .map_err(|e| self.http_error(url, e))?;
+        self.read(url, resp)
+    }
+
+    /// POST a form to `url` with client authentication: HTTP Basic (id and secret each
+    /// form-urlencoded before base64) for confidential clients, `client_id` in the form for
+    /// public ones.
+    pub fn post_form(&self, url: &str, form: &[(&str, &str)], auth: &ClientAuth) -> Result<Reply> {
+        let mut body = String::new();
+        let mut add = |k: &str, v: &str| {
+            if !body.is_empty() {
+                body.push('&');
+            }
+            body.push_str(k);
+            body.push('=');
+            body.push_str(&form_urlencode(v));
+        };
+        for (k, v) in form {
+            add(k, v);
+        }
+        let mut req = self
+            .agent
+            .post(url)
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        match &auth.secret {
+            Some(secret) => {
+                let pair = format!(
+                    "{}:{}",
+                    form_urlencode(&auth.client_id),
+                    form_urlencode(secret.expose())
+                );
+                req = req.header(
+                    "Authorization",
+                    format!("Basic {}", base64(pair.as_bytes())),
+                );
+            }
+            None => add("client_id", &auth.client_id),
+        }
+        let resp = req
+            .send(body.as_bytes())
+            .map_err(|e| self.http_error(url, e))?;
+        self.read(url, resp)
+    }
+
+    fn read(&self, url: &str, mut resp: ureq::http::Response<ureq::Body>) -> Result<Reply> {
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| self.http_error(url, e))?;
+        Ok(Reply { status, body })
+    }
+
+    fn http_error(&self, url: &str, e: ureq::Error) -> Error {
+        let message = match e {
+            ureq::Error::Timeout(_) => {
+                format!("no answer within {} s (--timeout)", self.timeout.as_secs())
+            }
+            ureq::Error::BodyExceedsLimit(_) => "the answer is larger than 1 MiB".into(),
+            ureq::Error::Io(ref io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                "connection refused".into()
+            }
+            other => other.to_string(),
+        };
+        Error::Http {
+            host: host_of(url),
+            message,
+        }
+    }
+}
+
+/// `host[:port]` of a URL, for messages.
+pub fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or(rest)
+        .to_string()
+}
+
+/// Whether `url` may be used: https, or http on a loopback host only.
+pub fn check_url(url: &str, what: &str) -> Result<()> {
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    if let Some(rest) = url.strip_prefix("http://") {
+        let host = host_of(rest);
+        let name = if host.starts_with('[') {
+            host.split(']')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches('[')
+                .to_string()
+        } else {
+            host.rsplit_once(':')
+                .map_or(host.clone(), |(h, _)| h.to_string())
+        };
+        let loopback_ip = name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+        if name == "localhost" || loopback_ip {
+            return Ok(());
+        }
+        return Err(Error::Usage(format!(
+            "refusing plain http:// {what} {url}: tokens would travel unencrypted; use https:// \
+             (http is allowed only on loopback)"
+        )));
+    }
+    Err(Error::Usage(format!(
+        "the {what} {url:?} is not an https:// URL"
+    )))
+}
+
+/// Parses an OAuth error body (`error`, `error_description`), redacting the secrets we sent.
+pub fn oauth_error(url: &str, reply: &Reply, sent_secrets: &[&str]) -> Error {
+    #[derive(serde::Deserialize)]
+    struct OAuthErr {
+        error: String,
+        error_description: Option<String>,
+    }
+    let host = host_of(url);
+    match serde_json::from_slice::<OAuthErr>(&reply.body) {
+        Ok(e) => Error::OAuth {
+            host,
+            status: reply.status,
+            error: clean(&redact(&e.error, sent_secrets), 80),
+            description: e
+                .error_description
+                .map(|d| clean(&redact(&d, sent_secrets), 300))
+                .filter(|d| !d.is_empty()),
+        },
+        Err(_) => Error::Provider {
+            host,
+            message: format!(
+                "HTTP {} with a body that is not an OAuth error ({})",
+                reply.status,
+                describe_body(&reply.body)
+            ),
+        },
+    }
+}
+
+/// A short, printable description of a body we could not use.
+pub fn describe_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let t = text.trim_start();
+    if t.is_empty() {
+        "empty".into()
+    } else if t.starts_with('<') {
+        "an HTML page".into()
+    } else {
+        format!("{} bytes", body.len())
+    }
+}
+
+/// Removes control characters and caps the length of text from the network.
+pub fn clean(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(max).collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+fn load_roots(ca_file: Option<&std::path::Path>) -> Result<RootCerts> {
+    let mut certs: Vec<Certificate<'static>> = Vec::new();
+    let system = std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain(SYSTEM_BUNDLES.iter().map(std::path::PathBuf::from))
+        .find(|p| p.is_file());
+    if let Some(p) = system {
+        if let Ok(pem) = std::fs::read(&p) {
+            certs.extend(parse_certs(&pem));
+        }
+    }
+    if let Some(p) = ca_file {
+        let pem = std::fs::read(p).map_err(|e| Error::io("cannot read --ca-file", p, e))?;
+        let extra: Vec<_> = parse_certs(&pem).collect();
+        if extra.is_empty() {
+            return Err(Error::Usage(format!(
+                "--ca-file {} holds no PEM certificate",
+                p.display()
+            )));
+        }
+        certs.extend(extra);
+    }
+    Ok(if certs.is_empty() {
+        RootCerts::WebPki
+    } else {
+        RootCerts::Specific(Arc::new(certs))
+    })
+}
+
+fn parse_certs(pem: &[u8]) -> impl Iterator<Item = Certificate<'static>> + '_ {
+    ureq::tls::parse_pem(pem).filter_map(|item| match item {
+        Ok(PemItem::Certificate(c)) => Some(c),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_only_on_loopback() {
+        assert!(check_url("https://iam.example/", "issuer").is_ok());
+        assert!(check_url("http://127.0.0.1:8080/", "issuer").is_ok());
+        assert!(check_url("http://localhost/", "issuer").is_ok());
+        assert!(check_url("http://[::1]:80/", "issuer").is_ok());
+        assert!(check_url("http://iam.example/", "issuer").is_err());
+        assert!(check_url("http://127.0.0.1.evil.example/", "issuer").is_err());
+        assert!(check_url("ftp://x/", "issuer").is_err());
+    }
+
+    #[test]
+    fn oauth_error_is_redacted() {
+        let reply = Reply {
+            status: 401,
+            body: br#"{"error":"invalid_token","error_description":"Refresh token for value SECRET-RT was not found"}"#.to_vec(),
+        };
+        let e = oauth_error("https://iam.example/token", &reply, &["SECRET-RT"]);
+        let msg = e.to_string();
+        assert!(!msg.contains("SECRET-RT"), "{msg}");
+        assert!(
+            msg.contains("iam.example") && msg.contains("invalid_token"),
+            "{msg}"
+        );
+        assert!(e.is_login_gone());
+    }
+
+    #[test]
+    fn html_error_page_described() {
+        let reply = Reply {
+            status: 502,
+            body: b"<html>Bad gateway</html>".to_vec(),
+        };
+        let msg = oauth_error("https://iam.example/token", &reply, &[]).to_string();
+        assert!(msg.contains("HTML page") && msg.contains("502"), "{msg}");
+    }
+}

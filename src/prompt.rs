@@ -1,0 +1,46 @@
+//! Where the device-flow instructions go. stdout is git's protocol channel, so never there:
+//! stderr when it is a terminal; else `/dev/tty` when the process has one (IDEs capture git's
+//! stderr); else nobody can answer and no flow is started. `--interactive` forces stderr.
+
+use std::fs::OpenOptions;
+use std::io::{IsTerminal, Write};
+
+use crate::config::Interactive;
+
+/// The destination of the instructions.
+pub enum Prompt<'a> {
+    /// The caller's stderr.
+    Stderr(&'a mut dyn Write),
+    /// The controlling terminal.
+    Tty(std::fs::File),
+}
+
+impl<'a> Prompt<'a> {
+    /// Picks the destination, or `None` when nobody can answer. `stderr_is_tty` tells whether the
+    /// process's stderr is a terminal.
+    pub fn open(
+        mode: Interactive,
+        stderr: &'a mut dyn Write,
+        stderr_is_tty: bool,
+    ) -> Option<Prompt<'a>> {
+        match mode {
+            Interactive::Never => None,
+            Interactive::Always => Some(Prompt::Stderr(stderr)),
+            Interactive::Auto if stderr_is_tty => Some(Prompt::Stderr(stderr)),
+            Interactive::Auto => OpenOptions::new()
+                .write(true)
+                .open("/dev/tty")
+                .ok()
+                .filter(|f| f.is_terminal())
+                .map(Prompt::Tty),
+        }
+    }
+
+    /// The writer.
+    pub fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Prompt::Stderr(w) => *w,
+            Prompt::Tty(f) => f,
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! git's credential protocol (`git help credential`): the `key=value` request git writes on our
+//! stdin, and the answer we write on stdout. Parsing follows git 2.47 exactly: split at the first
+//! `=`, arrays (`key[]`) keep their order and an empty value resets them, unknown keys are
+//! ignored, the block ends at a blank line or EOF. Input is bounded (65535 bytes a line, 1 MiB
+//! in all) and anything git would never send (NUL, CR, invalid UTF-8, a line without `=`) is
+//! refused with a one-line error instead of a panic.
+
+use std::io::{BufRead, Write};
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// Longest line git writes.
+pub const MAX_LINE: usize = 65535;
+/// Most bytes we read from git in one request.
+pub const MAX_INPUT: usize = 1 << 20;
+
+/// What git asks about. Only the attributes the helper uses are kept.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Request {
+    pub protocol: Option<String>,
+    pub host: Option<String>,
+    pub path: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret<String>>,
+    pub authtype: Option<String>,
+    pub credential: Option<Secret<String>>,
+    pub oauth_refresh_token: Option<Secret<String>>,
+    pub password_expiry_utc: Option<String>,
+    pub wwwauth: Vec<String>,
+    pub capabilities: Vec<String>,
+}
+
+impl Request {
+    /// Reads one request block from `input`.
+    pub fn read_from<R: BufRead + ?Sized>(input: &mut R) -> Result<Request> {
+        let mut req = Request::default();
+        let mut total = 0usize;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = <&mut R as std::io::Read>::take(&mut *input, MAX_LINE as u64 + 2)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| Error::Input(format!("cannot read stdin: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            total += n;
+            if total > MAX_INPUT {
+                return Err(Error::Input(format!(
+                    "request is larger than {MAX_INPUT} bytes"
+                )));
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            } else if line.len() > MAX_LINE {
+                return Err(Error::Input(format!(
+                    "a line is longer than {MAX_LINE} bytes"
+                )));
+            }
+            if line.len() > MAX_LINE {
+                return Err(Error::Input(format!(
+                    "a line is longer than {MAX_LINE} bytes"
+                )));
+            }
+            if line.is_empty() {
+                break;
+            }
+            req.apply_line(&line)?;
+        }
+        Ok(req)
+    }
+
+    /// Parses a request from a string (tests, fuzzing).
+    pub fn parse(text: &str) -> Result<Request> {
+        Request::read_from(&mut text.as_bytes())
+    }
+
+    fn apply_line(&mut self, line: &[u8]) -> Result<()> {
+        if line.contains(&0) {
+            return Err(Error::Input("a line contains a NUL byte".into()));
+        }
+        if line.contains(&b'\r') {
+            return Err(Error::Input("a line contains a carriage return".into()));
+        }
+        let line = std::str::from_utf8(line)
+            .map_err(|_| Error::Input("a line is not valid UTF-8".into()))?;
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(Error::Input(format!(
+                "line without '=' (expected key=value): {:?}",
+                truncate(line, 40)
+            )));
+        };
+        let value = value.to_string();
+        let opt = |v: String| if v.is_empty() { None } else { Some(v) };
+        match key {
+            "protocol" => self.protocol = opt(value),
+            "host" => self.host = opt(value),
+            "path" => self.path = opt(value),
+            "username" => self.username = opt(value),
+            "password" => self.password = opt(value).map(Secret::new),
+            "authtype" => self.authtype = opt(value),
+            "credential" => self.credential = opt(value).map(Secret::new),
+            "oauth_refresh_token" => self.oauth_refresh_token = opt(value).map(Secret::new),
+            "password_expiry_utc" => self.password_expiry_utc = opt(value),
+            "url" => self.apply_url(&value)?,
+            "wwwauth[]" => push_array(&mut self.wwwauth, value),
+            "capability[]" => push_array(&mut self.capabilities, value),
+            _ => {} // unknown keys are ignored, as git's protocol requires
+        }
+        Ok(())
+    }
+
+    /// `url=` sets protocol, host, path and username from a URL, as git does.
+    fn apply_url(&mut self, url: &str) -> Result<()> {
+        let Some((proto, rest)) = url.split_once("://") else {
+            return Err(Error::Input(format!(
+                "url without '://': {:?}",
+                truncate(url, 60)
+            )));
+        };
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = match authority.rsplit_once('@') {
+            Some((user, host)) => {
+                let user = user.split(':').next().unwrap_or_default();
+                if !user.is_empty() {
+                    self.username = Some(user.to_string());
+                }
+                host
+            }
+            None => authority,
+        };
+        self.protocol = Some(proto.to_string());
+        self.host = (!host.is_empty()).then(|| host.to_string());
+        self.path = (!path.is_empty()).then(|| path.to_string());
+        Ok(())
+    }
+
+    /// Whether git announced a capability (`capability[]=authtype`).
+    pub fn has_capability(&self, name: &str) -> bool {
+        self.capabilities.iter().any(|c| c == name)
+    }
+
+    /// The URL git is asking about, as `protocol://host/path` (path only with useHttpPath).
+    pub fn url(&self) -> Option<String> {
+        let protocol = self.protocol.as_deref()?;
+        let host = self.host.as_deref()?;
+        Some(match self.path.as_deref() {
+            Some(p) => format!("{protocol}://{host}/{p}"),
+            None => format!("{protocol}://{host}/"),
+        })
+    }
+
+    /// The token git presented (in `erase`): `credential` in Bearer mode, else `password`.
+    pub fn presented_token(&self) -> Option<&str> {
+        self.credential
+            .as_ref()
+            .or(self.password.as_ref())
+            .map(|s| s.expose().as_str())
+    }
+
+    /// The auth schemes offered by the server's `WWW-Authenticate` challenges, lower-cased.
+    pub fn challenge_schemes(&self) -> Vec<String> {
+        self.wwwauth
+            .iter()
+            .filter_map(|c| c.split_whitespace().next())
+            .map(|s| s.trim_end_matches(',').to_ascii_lowercase())
+            .collect()
+    }
+}
+
+fn push_array(list: &mut Vec<String>, value: String) {
+    if value.is_empty() {
+        list.clear();
+    } else {
+        list.push(value);
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// How the token is handed to git.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer<'a> {
+    /// `capability[]=authtype`, `authtype=Bearer`, `credential=TOKEN`: git sends `Authorization: Bearer`.
+    Bearer { token: &'a str, expires_at: i64 },
+    /// `username=…`, `password=TOKEN`: git sends Basic.
+    Basic {
+        username: &'a str,
+        token: &'a str,
+        expires_at: i64,
+    },
+}
+
+impl Answer<'_> {
+    /// Writes the answer in git's format. Refuses values git could misread (a newline or NUL
+    /// inside a token from a hostile provider would inject protocol lines).
+    pub fn write_to<W: Write + ?Sized>(&self, out: &mut W) -> Result<()> {
+        let mut buf = String::with_capacity(256);
+        match self {
+            Answer::Bearer { token, expires_at } => {
+                check_value("access token", token)?;
+                buf.push_str("capability[]=authtype\nauthtype=Bearer\ncredential=");
+                buf.push_str(token);
+                buf.push_str("\nephemeral=1\n");
+                buf.push_str(&format!("password_expiry_utc={expires_at}\n"));
+            }
+            Answer::Basic {
+                username,
+                token,
+                expires_at,
+            } => {
+                check_value("username", username)?;
+                check_value("access token", token)?;
+                buf.push_str("username=");
+                buf.push_str(username);
+                buf.push_str("\npassword=");
+                buf.push_str(token);
+                buf.push_str(&format!("\npassword_expiry_utc={expires_at}\n"));
+            }
+        }
+        out.write_all(buf.as_bytes())
+            .and_then(|_| out.flush())
+            .map_err(|e| Error::Input(format!("cannot write the answer to git: {e}")))
+    }
+}
+
+fn check_value(what: &str, v: &str) -> Result<()> {
+    if v.is_empty() || v.bytes().any(|b| b == b'\n' || b == b'\r' || b == 0) {
+        return Err(Error::Input(format!(
+            "the {what} is empty or contains a newline, CR or NUL; refusing to pass it to git"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEEN: &str = "capability[]=authtype\ncapability[]=state\nprotocol=http\nhost=127.0.0.1:18765\n\
+wwwauth[]=Bearer realm=\"example\", error=\"invalid_token\"\nwwwauth[]=Basic realm=\"git\"\n\n";
+
+    #[test]
+    fn parses_what_git_2_47_sends() {
+        let r = Request::parse(SEEN).unwrap();
+        assert_eq!(r.protocol.as_deref(), Some("http"));
+        assert_eq!(r.host.as_deref(), Some("127.0.0.1:18765"));
+        assert_eq!(r.capabilities, ["authtype", "state"]);
+        assert_eq!(r.wwwauth.len(), 2);
+        assert_eq!(r.challenge_schemes(), ["bearer", "basic"]);
+        assert!(r.has_capability("authtype"));
+        assert_eq!(r.url().as_deref(), Some("http://127.0.0.1:18765/"));
+    }
+
+    #[test]
+    fn splits_at_first_equals() {
+        let r = Request::parse("password=abc==\n").unwrap();
+        assert_eq!(r.password.unwrap().expose(), "abc==");
+    }
+
+    #[test]
+    fn empty_array_value_resets() {
+        let r = Request::parse("wwwauth[]=Basic a\nwwwauth[]=\nwwwauth[]=Bearer b\n").unwrap();
+        assert_eq!(r.wwwauth, ["Bearer b"]);
+    }
+
+    #[test]
+    fn unknown_keys_ignored_and_block_ends_at_blank_line() {
+        let r = Request::parse("future_key=1\nstate[]=x\nhost=a\n\nhost=b\n").unwrap();
+        assert_eq!(r.host.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn eof_without_newline() {
+        let r = Request::parse("protocol=https\nhost=example.org").unwrap();
+        assert_eq!(r.host.as_deref(), Some("example.org"));
+    }
+
+    #[test]
+    fn url_sets_fields() {
+        let r = Request::parse("url=https://bob@git.example.org:8443/group/repo.git\n").unwrap();
+        assert_eq!(r.protocol.as_deref(), Some("https"));
+        assert_eq!(r.host.as_deref(), Some("git.example.org:8443"));
+        assert_eq!(r.path.as_deref(), Some("group/repo.git"));
+        assert_eq!(r.username.as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            "no-equals-here\n",
+            "host=a\rb\n",
+            "host=a\0b\n",
+            "url=nonsense\n",
+        ] {
+            let e = Request::parse(bad).unwrap_err();
+            assert!(matches!(e, Error::Input(_)), "{bad:?}");
+            assert!(!e.to_string().contains('\n'));
+        }
+        let e = Request::read_from(&mut &b"host=\xff\xfe\n"[..]).unwrap_err();
+        assert!(e.to_string().contains("UTF-8"));
+    }
+
+    #[test]
+    fn rejects_oversized() {
+        let long = format!("host={}\n", "a".repeat(MAX_LINE));
+        assert!(
+            Request::parse(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("longer")
+        );
+        let many = "wwwauth[]=Basic realm=\"x\"\n".repeat(60_000);
+        assert!(
+            Request::parse(&many)
+                .unwrap_err()
+                .to_string()
+                .contains("larger")
+        );
+        let ok = "wwwauth[]=Basic realm=\"x\"\n".repeat(10_000);
+        assert_eq!(Request::parse(&ok).unwrap().wwwauth.len(), 10_000);
+    }
+
+    #[test]
+    fn writes_bearer_and_basic_exactly() {
+        let mut out = Vec::new();
+        Answer::Bearer {
+            token: "T0K",
+            expires_at: 1700000000,
+        }
+        .write_to(&mut out)
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "capability[]=authtype\nauthtype=Bearer\ncredential=T0K\nephemeral=1\npassword_expiry_utc=1700000000\n"
+        );
+        let mut out = Vec::new();
+        Answer::Basic {
+            username: "oauth2",
+            token: "T0K",
+            expires_at: 5,
+        }
+        .write_to(&mut out)
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "username=oauth2\npassword=T0K\npassword_expiry_utc=5\n"
+        );
+    }
+
+    #[test]
+    fn refuses_injected_token() {
+        let mut out = Vec::new();
+        let e = Answer::Bearer {
+            token: "a\nquit=1",
+            expires_at: 1,
+        }
+        .write_to(&mut out);
+        assert!(e.is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn round_trips_what_it_reads() {
+        let mut out = Vec::new();
+        Answer::Basic {
+            username: "u",
+            token: "p=q",
+            expires_at: 9,
+        }
+        .write_to(&mut out)
+        .unwrap();
+        let r = Request::parse(std::str::from_utf8(&out).unwrap()).unwrap();
+        assert_eq!(r.username.as_deref(), Some("u"));
+        assert_eq!(r.password.unwrap().expose(), "p=q");
+        assert_eq!(r.password_expiry_utc.as_deref(), Some("9"));
+    }
+}
