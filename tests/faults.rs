@@ -1,0 +1,381 @@
+//! Provider faults a real provider will not produce on demand, from a hand-written fake server
+//! on loopback: 500, 503 with Retry-After, garbage JSON, an HTML error page, a token response
+//! missing fields, a hang past the timeout, a connection refused, a discovery document naming
+//! another issuer, IAM's secret-quoting `invalid_token`, and `slow_down` during the device flow.
+//! Each must give a clear one-line error within the timeout and leave the cache untouched.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use git_credential_iam::cache::account_key;
+
+/// What the fake token endpoint answers, in order (the last one repeats).
+#[derive(Clone)]
+enum Reply {
+    /// Status, extra headers, body.
+    Http(u16, &'static str, String),
+    /// Accept and never answer.
+    Hang,
+}
+
+struct Fake {
+    url: String,
+    log: Arc<Mutex<Vec<(Instant, String, String)>>>,
+}
+
+impl Fake {
+    /// Serves discovery (naming `issuer_override` or itself), `/device` and `/token`.
+    fn start(token_replies: Vec<Reply>, issuer_override: Option<&str>) -> Fake {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let issuer = issuer_override
+            .map(str::to_string)
+            .unwrap_or_else(|| url.clone());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (log2, base) = (log.clone(), url.clone());
+        std::thread::spawn(move || {
+            let mut n = 0usize;
+            for stream in listener.incoming().flatten() {
+                let (path, body) = read_request(&stream);
+                log2.lock()
+                    .unwrap()
+                    .push((Instant::now(), path.clone(), body));
+                let reply = match path.as_str() {
+                    "/.well-known/openid-configuration" => Reply::Http(
+                        200,
+                        "",
+                        format!(
+                            r#"{{"issuer":"{issuer}","token_endpoint":"{base}/token","device_authorization_endpoint":"{base}/device","revocation_endpoint":"{base}/revoke"}}"#
+                        ),
+                    ),
+                    "/device" => Reply::Http(
+                        200,
+                        "",
+                        format!(
+                            r#"{{"device_code":"DEVCODE-SECRET","user_code":"ABCD-EFGH","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
+                        ),
+                    ),
+                    _ => {
+                        let r = token_replies[n.min(token_replies.len() - 1)].clone();
+                        n += 1;
+                        r
+                    }
+                };
+                match reply {
+                    Reply::Http(status, headers, body) => {
+                        let mut s = stream;
+                        let _ = write!(
+                            s,
+                            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                    }
+                    Reply::Hang => {
+                        std::thread::spawn(move || {
+                            std::thread::sleep(Duration::from_secs(30));
+                            drop(stream);
+                        });
+                    }
+                }
+            }
+        });
+        Fake { url, log }
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, p, _)| p.clone())
+            .collect()
+    }
+}
+
+fn read_request(stream: &TcpStream) -> (String, String) {
+    let mut r = BufReader::new(stream);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap_or(0);
+    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let mut len = 0usize;
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; len];
+    let _ = r.read_exact(&mut body);
+    (path, String::from_utf8_lossy(&body).into_owned())
+}
+
+const RT: &str = "REFRESH-TOKEN-SECRET-1234";
+
+/// A temp HOME with a cache holding an expired access token and a refresh token.
+fn seeded(issuer: &str) -> (tempfile::TempDir, PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let cache = home.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let key = account_key(issuer, "cli", "openid offline_access", None);
+    let file = cache.join(format!("{key}.json"));
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"version":1,"issuer":"{issuer}","client_id":"cli","scope":"openid offline_access","access_token":"OLD-ACCESS-SECRET","expires_at":1000,"refresh_token":"{RT}","updated_at":1}}"#
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    (home, file)
+}
+
+fn helper(home: &Path, issuer: &str, extra: &[&str], action: &str) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-credential-iam"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", home)
+        .args(["--issuer", issuer, "--client-id", "cli", "--timeout", "2"])
+        .arg("--cache-dir")
+        .arg(home.join("cache"))
+        .args(extra)
+        .arg(action)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"protocol=https\nhost=git.example\n\n")
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs a refresh against `replies` and checks the common promises; returns stderr.
+fn refresh_fails(replies: Vec<Reply>) -> String {
+    let fake = Fake::start(replies, None);
+    let (home, file) = seeded(&fake.url);
+    let before = std::fs::read(&file).unwrap();
+    let start = Instant::now();
+    let out = helper(home.path(), &fake.url, &["--non-interactive"], "get");
+    let took = start.elapsed();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(took < Duration::from_secs(8), "took {took:?}: {stderr}");
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing on stdout on failure");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+    assert!(
+        !stderr.contains(RT) && !stderr.contains("OLD-ACCESS-SECRET"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), before, "cache untouched");
+    assert!(fake.paths().contains(&"/token".to_string()));
+    stderr
+}
+
+#[test]
+fn server_error_500() {
+    let e = refresh_fails(vec![Reply::Http(500, "", "oops".into())]);
+    assert!(e.contains("HTTP 500") && e.contains("127.0.0.1"), "{e}");
+}
+
+#[test]
+fn unavailable_503_with_retry_after() {
+    let e = refresh_fails(vec![Reply::Http(503, "Retry-After: 120\r\n", "".into())]);
+    assert!(e.contains("HTTP 503"), "{e}");
+}
+
+#[test]
+fn garbage_json() {
+    let e = refresh_fails(vec![Reply::Http(
+        200,
+        "",
+        "{\"access_token\": [garbage".into(),
+    )]);
+    assert!(e.contains("not usable"), "{e}");
+}
+
+#[test]
+fn html_error_page() {
+    let e = refresh_fails(vec![Reply::Http(
+        502,
+        "",
+        "<html><body>Bad Gateway</body></html>".into(),
+    )]);
+    assert!(e.contains("HTML page"), "{e}");
+}
+
+#[test]
+fn token_response_missing_fields() {
+    let e = refresh_fails(vec![Reply::Http(
+        200,
+        "",
+        r#"{"token_type":"Bearer","expires_in":3600}"#.into(),
+    )]);
+    assert!(e.contains("access_token"), "{e}");
+}
+
+#[test]
+fn hang_past_the_timeout() {
+    let e = refresh_fails(vec![Reply::Hang]);
+    assert!(e.contains("no answer within 2 s"), "{e}");
+}
+
+#[test]
+fn iam_invalid_token_quoting_the_secret_is_redacted_and_ends_the_login() {
+    let body = format!(
+        r#"{{"error":"invalid_token","error_description":"Refresh token for value {RT} was not found"}}"#
+    );
+    let fake = Fake::start(vec![Reply::Http(401, "", body)], None);
+    let (home, file) = seeded(&fake.url);
+    let out = helper(home.path(), &fake.url, &["--non-interactive"], "get");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(3), "login needed: {stderr}");
+    assert!(!stderr.contains(RT), "{stderr}");
+    assert!(
+        stderr.contains("[redacted]") && stderr.contains("git-credential-iam login"),
+        "{stderr}"
+    );
+    let cached = std::fs::read_to_string(&file).unwrap();
+    assert!(!cached.contains(RT), "the dead refresh token is dropped");
+}
+
+#[test]
+fn connection_refused() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let (home, file) = seeded(&issuer);
+    let before = std::fs::read(&file).unwrap();
+    let out = helper(home.path(), &issuer, &["--non-interactive"], "get");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("connection refused"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1);
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+#[test]
+fn issuer_mismatch_is_refused() {
+    let fake = Fake::start(
+        vec![Reply::Http(500, "", "".into())],
+        Some("https://evil.example/"),
+    );
+    let (home, file) = seeded(&fake.url);
+    let before = std::fs::read(&file).unwrap();
+    let out = helper(home.path(), &fake.url, &["--non-interactive"], "get");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("evil.example") && stderr.contains("refusing"),
+        "{stderr}"
+    );
+    assert!(
+        !fake.paths().contains(&"/token".to_string()),
+        "no token request to a mismatched issuer"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+#[test]
+fn plain_http_issuer_refused_off_loopback() {
+    let home = tempfile::tempdir().unwrap();
+    let out = helper(
+        home.path(),
+        "http://iam.example.org/",
+        &["--interactive"],
+        "login",
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("https://"), "{stderr}");
+}
+
+#[test]
+fn device_flow_slow_down_adds_five_seconds_for_good() {
+    let ok = r#"{"access_token":"NEW-ACCESS","token_type":"Bearer","expires_in":3600}"#;
+    let fake = Fake::start(
+        vec![
+            Reply::Http(400, "", r#"{"error":"slow_down"}"#.into()),
+            Reply::Http(400, "", r#"{"error":"authorization_pending"}"#.into()),
+            Reply::Http(200, "", ok.into()),
+        ],
+        None,
+    );
+    let home = tempfile::tempdir().unwrap();
+    let out = helper(home.path(), &fake.url, &["--interactive"], "get");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("password=NEW-ACCESS")
+    );
+    assert!(!stderr.contains("DEVCODE-SECRET"), "{stderr}");
+    let log = fake.log.lock().unwrap();
+    let polls: Vec<Instant> = log
+        .iter()
+        .filter(|(_, p, _)| p == "/token")
+        .map(|(t, _, _)| *t)
+        .collect();
+    assert_eq!(polls.len(), 3);
+    // interval 1 s; after slow_down every later poll waits 6 s.
+    assert!(
+        polls[1] - polls[0] >= Duration::from_millis(5900),
+        "{:?}",
+        polls[1] - polls[0]
+    );
+    assert!(
+        polls[2] - polls[1] >= Duration::from_millis(5900),
+        "{:?}",
+        polls[2] - polls[1]
+    );
+    let bodies: Vec<&String> = log
+        .iter()
+        .filter(|(_, p, _)| p == "/token")
+        .map(|(_, _, b)| b)
+        .collect();
+    assert!(
+        bodies[0].contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"),
+        "{}",
+        bodies[0]
+    );
+}
+
+#[test]
+fn device_flow_denied_leaves_cache_untouched() {
+    let fake = Fake::start(
+        vec![Reply::Http(400, "", r#"{"error":"access_denied"}"#.into())],
+        None,
+    );
+    let (home, file) = seeded(&fake.url);
+    // Make the refresh fail as a dead login first, so the flow starts.
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace(&format!(",\"refresh_token\":\"{RT}\""), ""),
+    )
+    .unwrap();
+    let before = std::fs::read(&file).unwrap();
+    let out = helper(home.path(), &fake.url, &["--interactive"], "get");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("denied"), "{stderr}");
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
