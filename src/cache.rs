@@ -301,12 +301,11 @@ pub fn list(dir: &Path) -> Result<Vec<(PathBuf, Entry)>> {
             && !p
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("discovery-"));
-        if is_entry {
-            if let Ok(Some(bytes)) = read_private(&p, &mut |_| {}) {
-                if let Ok(e) = serde_json::from_slice::<Entry>(&bytes) {
-                    out.push((p, e));
-                }
-            }
+        if is_entry
+            && let Ok(Some(bytes)) = read_private(&p, &mut |_| {})
+            && let Ok(e) = serde_json::from_slice::<Entry>(&bytes)
+        {
+            out.push((p, e));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));

@@ -419,8 +419,10 @@ urls = ["https://gitlab.example.org/special"]
             "GIT_CREDENTIAL_IAM_MIN_LIFETIME" => Some("120".to_string()),
             _ => None,
         };
-        let mut cli = Options::default();
-        cli.min_lifetime = Some(5);
+        let cli = Options {
+            min_lifetime: Some(5),
+            ..Default::default()
+        };
         let s = Settings::resolve(&cli, Some(&p), Some("https://git.example.net/"), &env)
             .unwrap()
             .unwrap();
@@ -445,18 +447,22 @@ urls = ["https://gitlab.example.org/special"]
         let (_d2, bad) = write_config("issuer = 3\nbogus = 1\n");
         let e = Settings::resolve(&Options::default(), Some(&bad), None, &no_env).unwrap_err();
         assert!(e.to_string().contains("config file"), "{e}");
-        let mut cli = Options::default();
-        cli.account = Some("nope".into());
+        let cli = Options {
+            account: Some("nope".into()),
+            ..Default::default()
+        };
         let e = Settings::resolve(&cli, Some(&p), None, &no_env).unwrap_err();
         assert!(e.to_string().contains("[account.nope]"), "{e}");
     }
 
     #[test]
     fn terminal_prompt_zero_means_never() {
-        let mut cli = Options::default();
-        cli.issuer = Some("https://i/".into());
-        cli.client_id = Some("c".into());
-        cli.cache_dir = Some("/tmp/c".into());
+        let cli = Options {
+            issuer: Some("https://i/".into()),
+            client_id: Some("c".into()),
+            cache_dir: Some("/tmp/c".into()),
+            ..Default::default()
+        };
         let env = |k: &str| (k == "GIT_TERMINAL_PROMPT").then(|| "0".to_string());
         let s = Settings::resolve(&cli, Some(Path::new("/nonexistent/x.toml")), None, &env);
         assert!(s.is_err(), "an explicit missing config file is an error");

@@ -98,13 +98,12 @@ pub fn obtain(
 ) -> Result<Token> {
     // Hot path: no lock, no network. Writers replace the file by rename, so this read sees a
     // whole file, old or new.
-    if !force_flow {
-        if let Some(t) = cache::load(files, s, &mut warner(io.stderr))?
+    if !force_flow
+        && let Some(t) = cache::load(files, s, &mut warner(io.stderr))?
             .as_ref()
             .and_then(|e| from_entry(e, (io.clock)(), s.min_lifetime))
-        {
-            return Ok(t);
-        }
+    {
+        return Ok(t);
     }
     cache::ensure_dir(&files.dir)?;
     let stderr = &mut *io.stderr;
@@ -116,10 +115,8 @@ pub fn obtain(
     })?;
     let mut entry =
         cache::load(files, s, &mut warner(io.stderr))?.unwrap_or_else(|| Entry::empty(s));
-    if !force_flow {
-        if let Some(t) = from_entry(&entry, (io.clock)(), s.min_lifetime) {
-            return Ok(t); // another process refreshed or signed in while we waited
-        }
+    if !force_flow && let Some(t) = from_entry(&entry, (io.clock)(), s.min_lifetime) {
+        return Ok(t); // another process refreshed or signed in while we waited
     }
     let client = Client::new(s, (io.clock)())?;
     let refresh = entry
@@ -205,16 +202,15 @@ pub fn erase(s: &Settings, req: &Request, io: &mut Io) -> Result<()> {
         return Ok(());
     }
     let _lock = LockGuard::acquire(&files.lock, s.lock_timeout, |_| {})?;
-    if let Some(mut e) = cache::load(&files, s, &mut warner(io.stderr))? {
-        if e.access_token
+    if let Some(mut e) = cache::load(&files, s, &mut warner(io.stderr))?
+        && e.access_token
             .as_ref()
             .is_some_and(|t| t.expose() == rejected)
-        {
-            e.access_token = None;
-            e.expires_at = None;
-            e.updated_at = (io.clock)();
-            cache::save(&files, &e)?;
-        }
+    {
+        e.access_token = None;
+        e.expires_at = None;
+        e.updated_at = (io.clock)();
+        cache::save(&files, &e)?;
     }
     Ok(())
 }

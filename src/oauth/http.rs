@@ -239,10 +239,10 @@ fn load_roots(ca_file: Option<&std::path::Path>) -> Result<RootCerts> {
         .into_iter()
         .chain(SYSTEM_BUNDLES.iter().map(std::path::PathBuf::from))
         .find(|p| p.is_file());
-    if let Some(p) = system {
-        if let Ok(pem) = std::fs::read(&p) {
-            certs.extend(parse_certs(&pem));
-        }
+    if let Some(p) = system
+        && let Ok(pem) = std::fs::read(&p)
+    {
+        certs.extend(parse_certs(&pem));
     }
     if let Some(p) = ca_file {
         let pem = std::fs::read(p).map_err(|e| Error::io("cannot read --ca-file", p, e))?;

@@ -134,13 +134,13 @@ impl<'a> Client<'a> {
                 message: "the token response has an empty access_token".into(),
             });
         }
-        if let Some(tt) = &t.token_type {
-            if !tt.eq_ignore_ascii_case("bearer") {
-                return Err(Error::Provider {
-                    host: host_of(url),
-                    message: format!("token_type {:?} is not Bearer", http::clean(tt, 40)),
-                });
-            }
+        if let Some(tt) = &t.token_type
+            && !tt.eq_ignore_ascii_case("bearer")
+        {
+            return Err(Error::Provider {
+                host: host_of(url),
+                message: format!("token_type {:?} is not Bearer", http::clean(tt, 40)),
+            });
         }
         Ok(t)
     }
