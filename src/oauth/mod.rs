@@ -61,7 +61,11 @@ impl<'a> Client<'a> {
         http::check_url(&settings.issuer, "issuer")?;
         Ok(Client {
             settings,
-            http: Http::new(settings.timeout, settings.ca_file.as_deref())?,
+            http: Http::new(
+                settings.timeout,
+                settings.ca_file.as_deref(),
+                settings.issuer.starts_with("https://"),
+            )?,
             auth: ClientAuth {
                 client_id: settings.client_id.clone(),
                 secret: settings.client_secret()?,
