@@ -1,0 +1,985 @@
+//! Support code for git-credential-iam's integration tests (`mod support;` in `tests/*.rs`).
+//!
+//! * [`Idp`] runs the test OpenID provider `tests/idp/server.js` (npm `oidc-provider`, with the
+//!   device flow, refresh-token rotation, introspection, revocation, open dynamic registration
+//!   and a password grant). `npm ci` runs once when `tests/idp/node_modules` is missing or stale.
+//!   Node.js is required: without it every test that starts an [`Idp`] panics (never skips).
+//! * [`GitServer`] runs `tests/idp/git-server.js`, a git smart-HTTP server in front of a bare
+//!   repository with one commit, that lets a request through only when its token is active at
+//!   the [`Idp`] (RFC 7662 introspection).
+//! * [`helper_cmd`] / [`git_cmd`] build commands with a clean environment rooted in a test home.
+//! * [`wait_for_line`] / [`Lines`] read a child's output with a bounded wait (for the user code
+//!   in the helper's device-flow prompt).
+//!
+//! Every wait is bounded; nothing sleeps to wait for readiness. All servers bind 127.0.0.1 only
+//! and die with their [`Idp`] / [`GitServer`] value (and, through their stdin, with the test
+//! process). Fixed test data: account [`ALICE`]/[`ALICE_PASSWORD`]; clients [`PUBLIC_CLIENT`],
+//! [`CONF_CLIENT`] (secret [`CONF_SECRET`]), [`PW_CLIENT`], [`PW_CONF_CLIENT`], [`RS_CLIENT`].
+#![allow(dead_code)]
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The test account's login.
+pub const ALICE: &str = "alice";
+/// The test account's password.
+pub const ALICE_PASSWORD: &str = "wonderland";
+/// Public client (`token_endpoint_auth_method: none`): device_code + refresh_token.
+pub const PUBLIC_CLIENT: &str = "public-cli";
+/// Confidential client (client_secret_basic, secret [`CONF_SECRET`]): device_code + refresh_token.
+pub const CONF_CLIENT: &str = "conf-cli";
+/// Secret of [`CONF_CLIENT`] and [`PW_CONF_CLIENT`]: contains `+`, `%` and a space.
+pub const CONF_SECRET: &str = "s3c+r%t with space";
+/// Public client with the password grant (+ refresh_token).
+pub const PW_CLIENT: &str = "pw-cli";
+/// Confidential client (secret [`CONF_SECRET`]) with the password grant (+ refresh_token).
+pub const PW_CONF_CLIENT: &str = "pw-conf-cli";
+/// Resource-server client that may introspect any token.
+pub const RS_CLIENT: &str = "rs";
+/// Secret of [`RS_CLIENT`].
+pub const RS_SECRET: &str = "rs-secret";
+/// `grant_type` of the device flow's token request.
+pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// How long a server may take to print its ready line.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on one HTTP request made by this module.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on one run of `approve.js`.
+const APPROVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `tests/idp`, where the node scripts live.
+pub fn idp_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("idp")
+}
+
+// ------------------------------------------------------------------------------------------
+// node + npm ci
+
+/// Make sure `node` runs and `tests/idp/node_modules` is installed (runs `npm ci` at most once
+/// per test process, under a file lock shared by all test binaries). Panics when it cannot,
+/// with the same message in every test of the process.
+pub fn ensure_node_modules() {
+    static RESULT: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Err(msg) = RESULT.get_or_init(install_node_modules) {
+        panic!("{msg}");
+    }
+}
+
+fn install_node_modules() -> Result<(), String> {
+    match Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            return Err(format!(
+                "`node --version` failed ({}): Node.js >= 20 is required to run the test IdP",
+                out.status
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot run `node` ({e}): Node.js >= 20 and npm are required to run the test IdP \
+                 (tests/idp); install them, these tests do not skip"
+            ));
+        }
+    }
+    let dir = idp_dir();
+    // in tests/idp (git-ignored) so every test binary and target dir shares it
+    let lock_path = dir.join(".npm-ci.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    if node_modules_stale(&dir) {
+        let started = Instant::now();
+        let out = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run `npm ci` in {}: {e}", dir.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "`npm ci` in {} failed ({}):\n{}\n{}",
+                dir.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        eprintln!(
+            "support: npm ci in {} took {:?}",
+            dir.display(),
+            started.elapsed()
+        );
+    }
+    Ok(())
+}
+
+/// True when `node_modules` is missing or older than `package-lock.json`.
+fn node_modules_stale(dir: &Path) -> bool {
+    let installed = dir.join("node_modules").join(".package-lock.json");
+    let Ok(installed) = fs::metadata(installed).and_then(|m| m.modified()) else {
+        return true;
+    };
+    let wanted = fs::metadata(dir.join("package-lock.json"))
+        .and_then(|m| m.modified())
+        .expect("tests/idp/package-lock.json is missing");
+    installed < wanted
+}
+
+/// A node script running as a child with piped stdin (it exits when stdin closes) and its
+/// stderr going to a log file that is printed when a test panics.
+struct NodeChild {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl NodeChild {
+    /// Spawn `node SCRIPT ARGS` in `tests/idp` and return it with its parsed ready line.
+    fn spawn(script: &str, args: &[String]) -> (NodeChild, Value) {
+        ensure_node_modules();
+        let dir = tempfile::Builder::new()
+            .prefix("gci-node-")
+            .tempdir()
+            .expect("tempdir");
+        let log = dir.path().join(format!("{script}.log"));
+        let log_file = File::create(&log).expect("create log file");
+        let mut child = Command::new("node")
+            .arg(idp_dir().join(script))
+            .args(args)
+            .current_dir(idp_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `node {script}`: {e} (is Node.js installed?)"));
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next();
+            let _ = tx.send(first);
+            for _ in lines {} // nothing more is expected; keep the pipe drained
+        });
+        let mut me = NodeChild {
+            child,
+            stdin,
+            log,
+            _dir: dir,
+        };
+        let line = match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(Some(Ok(line))) => line,
+            Ok(_) => panic!(
+                "node {script} exited before it was ready ({:?}); its log:\n{}",
+                me.child.try_wait(),
+                me.log_text()
+            ),
+            Err(_) => panic!(
+                "node {script} printed no ready line within {READY_TIMEOUT:?}; its log:\n{}",
+                me.log_text()
+            ),
+        };
+        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            panic!(
+                "node {script}: bad ready line {line:?}: {e}; its log:\n{}",
+                me.log_text()
+            )
+        });
+        (me, ready)
+    }
+
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for NodeChild {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!(
+                "---- log of {} ----\n{}",
+                self.log.display(),
+                self.log_text()
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// HTTP
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(HTTP_TIMEOUT))
+        .build()
+        .new_agent()
+}
+
+fn json_of(url: &str, status: u16, text: String) -> (u16, Value) {
+    let value = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{url} answered {status} with non-JSON {text:?}: {e}"))
+    };
+    (status, value)
+}
+
+/// POST an `application/x-www-form-urlencoded` form; `authorization` is a whole header value
+/// (e.g. from [`basic_auth`]). Returns the status and the JSON body (`Null` when empty).
+/// Panics on a transport error or a non-JSON body.
+pub fn post_form(url: &str, authorization: Option<&str>, form: &[(&str, &str)]) -> (u16, Value) {
+    let mut req = agent().post(url);
+    if let Some(a) = authorization {
+        req = req.header("Authorization", a);
+    }
+    let mut res = req
+        .send_form(form.iter().copied())
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = res.status().as_u16();
+    let text = res
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    json_of(url, status, text)
+}
+
+/// POST a JSON body. Returns the status and the JSON answer.
+pub fn post_json(url: &str, body: &Value) -> (u16, Value) {
+    let mut res = agent()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body.to_string())
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = res.status().as_u16();
+    let text = res
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    json_of(url, status, text)
+}
+
+/// GET a JSON document, asserting status 200.
+pub fn get_json(url: &str) -> Value {
+    let mut res = agent()
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = res.status().as_u16();
+    let text = res
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert_eq!(status, 200, "GET {url} answered {status}: {text}");
+    json_of(url, status, text).1
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value (space as `+`).
+pub fn form_urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Standard base64 with padding.
+pub fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = (chunk[0] as u32) << 16
+            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+            | *chunk.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `Basic …` header value for client authentication as RFC 6749 2.3.1 wants it: id and secret
+/// each form-urlencoded, joined by `:`, then base64.
+pub fn basic_auth(client_id: &str, secret: &str) -> String {
+    let pair = format!("{}:{}", form_urlencode(client_id), form_urlencode(secret));
+    format!("Basic {}", base64(pair.as_bytes()))
+}
+
+// ------------------------------------------------------------------------------------------
+// Idp
+
+/// Options of the test provider; `Default` gives the server's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct IdpOptions {
+    /// Access-token lifetime in seconds (server default 3600).
+    pub access_ttl: Option<u64>,
+    /// Device-code lifetime (`expires_in`) in seconds (server default 600).
+    pub device_ttl: Option<u64>,
+    /// Refresh-token lifetime in seconds (server default 14 days).
+    pub refresh_ttl: Option<u64>,
+    /// `interval` added to the device authorization response (server default 1).
+    pub interval: Option<u64>,
+    /// Send no `interval` at all (the client must then use RFC 8628's 5 s).
+    pub no_interval: bool,
+    /// Issuer `http://127.0.0.1:PORT/` instead of `http://127.0.0.1:PORT`.
+    pub trailing_slash: bool,
+    /// The first N token polls of each device code answer 400 `slow_down`.
+    pub slow_down: u32,
+    /// Replaces the extra scopes the provider knows (default `read:git write:git`).
+    pub extra_scopes: Option<String>,
+    /// More raw arguments for server.js.
+    pub extra_args: Vec<String>,
+}
+
+/// A running test OpenID provider (`tests/idp/server.js`); killed on drop.
+pub struct Idp {
+    node: NodeChild,
+    issuer: String,
+    port: u16,
+}
+
+impl Idp {
+    /// Start the provider with default options.
+    pub fn start() -> Idp {
+        Idp::start_with(IdpOptions::default())
+    }
+
+    /// Start the provider with `opts`; panics (with the server log) when it does not come up
+    /// within 30 s.
+    pub fn start_with(opts: IdpOptions) -> Idp {
+        let mut args = Vec::new();
+        let mut num = |flag: &str, v: Option<u64>| {
+            if let Some(v) = v {
+                args.push(flag.to_string());
+                args.push(v.to_string());
+            }
+        };
+        num("--access-ttl", opts.access_ttl);
+        num("--device-ttl", opts.device_ttl);
+        num("--refresh-ttl", opts.refresh_ttl);
+        num("--interval", opts.interval);
+        if opts.slow_down > 0 {
+            args.push("--slow-down".into());
+            args.push(opts.slow_down.to_string());
+        }
+        if opts.no_interval {
+            args.push("--interval".into());
+            args.push("none".into());
+        }
+        if opts.trailing_slash {
+            args.push("--trailing-slash".into());
+        }
+        if let Some(s) = &opts.extra_scopes {
+            args.push("--extra-scopes".into());
+            args.push(s.clone());
+        }
+        args.extend(opts.extra_args.iter().cloned());
+        let (node, ready) = NodeChild::spawn("server.js", &args);
+        let issuer = ready["issuer"]
+            .as_str()
+            .expect("ready line has issuer")
+            .to_string();
+        let port = ready["port"].as_u64().expect("ready line has port") as u16;
+        Idp { node, issuer, port }
+    }
+
+    /// The issuer exactly as the provider announces it (with a trailing `/` under
+    /// `trailing_slash`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The port the provider listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Absolute URL of `path` (`"/token"`, `"token"`, …) on the provider, without a double slash.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.issuer.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// The discovery document (`/.well-known/openid-configuration`).
+    pub fn discovery(&self) -> Value {
+        get_json(&self.url("/.well-known/openid-configuration"))
+    }
+
+    /// `POST` endpoint of device authorization requests.
+    pub fn device_authorization_endpoint(&self) -> String {
+        self.url("/device/auth")
+    }
+    /// Token endpoint.
+    pub fn token_endpoint(&self) -> String {
+        self.url("/token")
+    }
+    /// Introspection endpoint (RFC 7662).
+    pub fn introspection_endpoint(&self) -> String {
+        self.url("/token/introspection")
+    }
+    /// Revocation endpoint (RFC 7009).
+    pub fn revocation_endpoint(&self) -> String {
+        self.url("/token/revocation")
+    }
+    /// Dynamic client registration endpoint (RFC 7591, open).
+    pub fn registration_endpoint(&self) -> String {
+        self.url("/reg")
+    }
+    /// The page where the user enters the code (`verification_uri`).
+    pub fn verification_uri(&self) -> String {
+        self.url("/device")
+    }
+
+    /// Request counters, e.g. `{"device_authorization":1,"token":{"<device grant>":2,
+    /// "refresh_token":0,"password":0},"introspection":0,"revocation":0,"registration":0,
+    /// "routes":{…}}`; every request counts, successful or not.
+    pub fn counters(&self) -> Value {
+        get_json(&self.url("/__counters"))
+    }
+
+    /// `counters()["token"][grant_type]` as a number (0 when absent).
+    pub fn token_requests(&self, grant_type: &str) -> u64 {
+        self.counters()["token"][grant_type].as_u64().unwrap_or(0)
+    }
+
+    /// Zero every counter.
+    pub fn reset_counters(&self) {
+        let (status, _) = post_form(&self.url("/__counters/reset"), None, &[]);
+        assert_eq!(status, 200, "counter reset failed");
+    }
+
+    /// Run `approve.js` with extra arguments and return its output (no assertion).
+    pub fn run_approver(&self, user_code: &str, extra: &[&str]) -> Output {
+        let mut cmd = Command::new("node");
+        cmd.arg(idp_dir().join("approve.js"))
+            .args(["--issuer", &self.issuer, "--user-code", user_code])
+            .args(extra)
+            .current_dir(idp_dir());
+        run_with_input(cmd, "", APPROVE_TIMEOUT)
+    }
+
+    /// Approve `user_code` as alice would in a browser (login + consent); panics on failure.
+    pub fn approve(&self, user_code: &str) {
+        let out = self.run_approver(user_code, &[]);
+        assert!(
+            out.status.success(),
+            "approve.js failed for {user_code}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Deny `user_code` on the consent page; the device flow then ends with `access_denied`.
+    pub fn deny(&self, user_code: &str) {
+        let out = self.run_approver(user_code, &["--deny"]);
+        assert!(
+            out.status.success(),
+            "approve.js --deny failed for {user_code}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The introspection answer for `token` (asked as the `rs` client).
+    pub fn introspection(&self, token: &str) -> Value {
+        let (status, body) = post_form(
+            &self.introspection_endpoint(),
+            Some(&basic_auth(RS_CLIENT, RS_SECRET)),
+            &[("token", token)],
+        );
+        assert_eq!(status, 200, "introspection answered {status}: {body}");
+        body
+    }
+
+    /// Is `token` (access or refresh token) active?
+    pub fn introspect(&self, token: &str) -> bool {
+        self.introspection(token)["active"] == Value::Bool(true)
+    }
+
+    /// Revoke `token` as the public client `client_id` (a public client may only revoke its
+    /// own tokens). Returns the HTTP status (200 on success).
+    pub fn revoke(&self, client_id: &str, token: &str) -> u16 {
+        post_form(
+            &self.revocation_endpoint(),
+            None,
+            &[("client_id", client_id), ("token", token)],
+        )
+        .0
+    }
+
+    /// Password grant for alice as the public [`PW_CLIENT`]; returns (status, body).
+    pub fn password_grant(&self, password: &str, scope: &str) -> (u16, Value) {
+        post_form(
+            &self.token_endpoint(),
+            None,
+            &[
+                ("grant_type", "password"),
+                ("client_id", PW_CLIENT),
+                ("username", ALICE),
+                ("password", password),
+                ("scope", scope),
+            ],
+        )
+    }
+
+    /// A fresh token response for alice via the password grant (scope e.g.
+    /// `"openid offline_access"`); panics unless it succeeds.
+    pub fn token_for_password(&self, scope: &str) -> Value {
+        let (status, body) = self.password_grant(ALICE_PASSWORD, scope);
+        assert_eq!(status, 200, "password grant failed: {body}");
+        body
+    }
+
+    /// Device authorization request for a public client; returns the JSON answer (asserts 200).
+    pub fn device_authorize(&self, client_id: &str, scope: &str) -> Value {
+        let (status, body) = post_form(
+            &self.device_authorization_endpoint(),
+            None,
+            &[("client_id", client_id), ("scope", scope)],
+        );
+        assert_eq!(status, 200, "device authorization failed: {body}");
+        body
+    }
+
+    /// Poll the token endpoint for `device_code` (public client) until it answers anything but
+    /// `authorization_pending`/`slow_down`, or `timeout` passes (panics then). Waits the
+    /// server's interval (at least 50 ms) between polls. Returns (status, body) of the last answer.
+    pub fn poll_device_token(
+        &self,
+        client_id: &str,
+        device_code: &str,
+        interval: Duration,
+        timeout: Duration,
+    ) -> (u16, Value) {
+        let deadline = Instant::now() + timeout;
+        let interval = interval.max(Duration::from_millis(50));
+        loop {
+            let (status, body) = post_form(
+                &self.token_endpoint(),
+                None,
+                &[
+                    ("grant_type", DEVICE_GRANT),
+                    ("client_id", client_id),
+                    ("device_code", device_code),
+                ],
+            );
+            let err = body["error"].as_str().unwrap_or("");
+            if err != "authorization_pending" && err != "slow_down" {
+                return (status, body);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no device token within {timeout:?}: {body}"
+            );
+            thread::sleep(interval);
+        }
+    }
+
+    /// A whole device flow for a public client, approved by alice: returns the token response.
+    pub fn device_flow_token(&self, client_id: &str, scope: &str) -> Value {
+        let auth = self.device_authorize(client_id, scope);
+        self.approve(auth["user_code"].as_str().expect("user_code"));
+        let (status, body) = self.poll_device_token(
+            client_id,
+            auth["device_code"].as_str().expect("device_code"),
+            Duration::from_millis(50),
+            Duration::from_secs(10),
+        );
+        assert_eq!(status, 200, "device token request failed: {body}");
+        body
+    }
+
+    /// What the provider wrote on stderr so far.
+    pub fn log(&self) -> String {
+        self.node.log_text()
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// GitServer
+
+/// How the [`GitServer`] wants the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitAuth {
+    /// `Authorization: Bearer TOKEN`; challenge `WWW-Authenticate: Bearer realm="git"`.
+    Bearer,
+    /// `Authorization: Basic base64(ANY_USER:TOKEN)`; challenge `Basic realm="git"`.
+    Basic,
+}
+
+/// A running token-checking git smart-HTTP server over a temp dir holding `repo.git` (one
+/// commit on `main`, file `README`); killed on drop.
+pub struct GitServer {
+    node: NodeChild,
+    url: String,
+    root: tempfile::TempDir,
+}
+
+/// Run git with a clean environment (no system/global config), panicking on failure.
+fn git_plain(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("LANG", "C")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run git: {e}"));
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl GitServer {
+    /// Create the repository and start the server checking tokens against `idp`.
+    pub fn start(idp: &Idp, mode: GitAuth) -> GitServer {
+        let root = tempfile::Builder::new()
+            .prefix("gci-git-")
+            .tempdir()
+            .expect("tempdir");
+        let bare = root.path().join("repo.git");
+        let work = root.path().join("seed");
+        fs::create_dir(&work).expect("mkdir seed");
+        git_plain(
+            root.path(),
+            &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+        );
+        git_plain(&work, &["init", "-q", "-b", "main"]);
+        fs::write(work.join("README"), "hello from the test git server\n").expect("write README");
+        git_plain(&work, &["add", "README"]);
+        git_plain(
+            &work,
+            &[
+                "-c",
+                "user.name=Test",
+                "-c",
+                "user.email=test@example.org",
+                "commit",
+                "-q",
+                "-m",
+                "initial",
+            ],
+        );
+        git_plain(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+        fs::remove_dir_all(&work).expect("rm seed");
+
+        let mode_arg = match mode {
+            GitAuth::Bearer => "bearer",
+            GitAuth::Basic => "basic",
+        };
+        let args: Vec<String> = [
+            "--root",
+            root.path().to_str().unwrap(),
+            "--issuer",
+            idp.issuer(),
+            "--mode",
+            mode_arg,
+            "--introspect-client",
+            RS_CLIENT,
+            "--introspect-secret",
+            RS_SECRET,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (node, ready) = NodeChild::spawn("git-server.js", &args);
+        let url = ready["url"]
+            .as_str()
+            .expect("ready line has url")
+            .to_string();
+        GitServer { node, url, root }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `http://127.0.0.1:PORT/repo.git`, the URL to clone.
+    pub fn repo_url(&self) -> String {
+        format!("{}/repo.git", self.url)
+    }
+
+    /// Path of the bare repository on disk.
+    pub fn repo_path(&self) -> PathBuf {
+        self.root.path().join("repo.git")
+    }
+
+    /// `git rev-parse REV` in the bare repository (e.g. to check that a push arrived).
+    pub fn rev_parse(&self, rev: &str) -> String {
+        git_plain(&self.repo_path(), &["rev-parse", rev])
+    }
+
+    /// `{"requests":N,"unauthorized":N,"authorized":N,"basic_users":{"USER":N}}`.
+    pub fn counters(&self) -> Value {
+        get_json(&format!("{}/__counters", self.url))
+    }
+
+    /// What the server wrote on stderr so far (includes http-backend's stderr).
+    pub fn log(&self) -> String {
+        self.node.log_text()
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// commands
+
+fn prepare_home(home: &Path) {
+    for d in [".config", ".local/state", ".local/share", ".cache", "run"] {
+        fs::create_dir_all(home.join(d)).expect("create test home dirs");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(home.join("run"), fs::Permissions::from_mode(0o700));
+    }
+}
+
+fn clean_env(cmd: &mut Command, home: &Path) {
+    prepare_home(home);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", home.join(".gitconfig"))
+        .env("LANG", "C");
+}
+
+/// The helper binary with an empty environment except PATH, HOME=`home`, XDG_CONFIG_HOME /
+/// XDG_STATE_HOME / XDG_DATA_HOME / XDG_CACHE_HOME / XDG_RUNTIME_DIR under `home` (created),
+/// GIT_CONFIG_NOSYSTEM=1, GIT_CONFIG_GLOBAL=`home`/.gitconfig and LANG=C.
+pub fn helper_cmd(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-credential-iam"));
+    clean_env(&mut cmd, home);
+    cmd
+}
+
+/// Path of the helper binary under test.
+pub fn helper_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_git-credential-iam"))
+}
+
+/// `git` with the same clean environment as [`helper_cmd`] plus GIT_TERMINAL_PROMPT=0.
+pub fn git_cmd(home: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    clean_env(&mut cmd, home);
+    cmd.env("GIT_TERMINAL_PROMPT", "0");
+    cmd
+}
+
+/// Run `cmd` with `input` on stdin and stdout/stderr captured; kill it and panic (showing what
+/// it printed) when it runs longer than `timeout`.
+pub fn run_with_input(mut cmd: Command, input: &str, timeout: Duration) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.as_bytes().to_vec();
+    let writer = thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let reader = |r: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out_t = reader(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err_t = reader(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stdout = out_t.join().unwrap_or_default();
+            let stderr = err_t.join().unwrap_or_default();
+            panic!(
+                "{cmd:?} still running after {timeout:?}; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let _ = writer.join();
+    Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// reading a child's output
+
+/// Lines of a reader (a child's stderr, say), read on a background thread until EOF.
+pub struct Lines {
+    rx: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Lines {
+    /// Start reading `reader` line by line (lossy UTF-8) on a thread.
+    pub fn spawn<R: Read + Send + 'static>(reader: R) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut r = BufReader::new(reader);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let line = String::from_utf8_lossy(&buf)
+                            .trim_end_matches(['\r', '\n'])
+                            .to_string();
+                        if tx.send(line).is_err() {
+                            // receiver gone: keep draining so the child never blocks on a full pipe
+                            let _ = std::io::copy(&mut r, &mut std::io::sink());
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first line from now on for which `pred` holds, or `None` at EOF or after `timeout`.
+    pub fn wait_for(
+        &mut self,
+        mut pred: impl FnMut(&str) -> bool,
+        timeout: Duration,
+    ) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return Some(line);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Every line until EOF (or until `timeout`, then what came so far).
+    pub fn rest(&mut self, timeout: Duration) -> Vec<String> {
+        let start = self.seen.len();
+        self.wait_for(|_| false, timeout);
+        self.seen[start..].to_vec()
+    }
+
+    /// All lines received so far.
+    pub fn seen(&self) -> &[String] {
+        &self.seen
+    }
+}
+
+/// Read `reader` line by line on a thread and return the first line for which `pred` holds;
+/// panics (listing the lines seen) at EOF or after `timeout`. The thread keeps draining the
+/// reader afterwards, so the child never blocks on a full pipe.
+pub fn wait_for_line<R: Read + Send + 'static>(
+    reader: R,
+    pred: impl FnMut(&str) -> bool,
+    timeout: Duration,
+) -> String {
+    let mut lines = Lines::spawn(reader);
+    match lines.wait_for(pred, timeout) {
+        Some(line) => line,
+        None => panic!(
+            "no matching line within {timeout:?} (or EOF); lines seen:\n{}",
+            lines.seen().join("\n")
+        ),
+    }
+}
+
+/// The first user code in `line` as oidc-provider prints it (`XXXX-XXXX`, letters of
+/// `BCDFGHJKLMNPQRSTVWXZ`).
+pub fn find_user_code(line: &str) -> Option<String> {
+    const CHARSET: &str = "BCDFGHJKLMNPQRSTVWXZ";
+    let b = line.as_bytes();
+    (0..b.len().saturating_sub(8)).find_map(|i| {
+        let w = &line.get(i..i + 9)?;
+        let ok = w.char_indices().all(|(j, c)| {
+            if j == 4 {
+                c == '-'
+            } else {
+                CHARSET.contains(c)
+            }
+        });
+        let bounded = |k: Option<&u8>| k.is_none_or(|c| !c.is_ascii_alphanumeric());
+        (ok && bounded(i.checked_sub(1).and_then(|k| b.get(k))) && bounded(b.get(i + 9)))
+            .then(|| w.to_string())
+    })
+}
