@@ -22,6 +22,12 @@ pub struct Cli {
     pub help: bool,
     /// `--version`.
     pub version: bool,
+    /// `token --format FORMAT`.
+    pub format: Option<String>,
+    /// `import --expires-at TIME`.
+    pub expires_at: Option<String>,
+    /// `import --access-token` (default: a refresh token).
+    pub import_access_token: bool,
 }
 
 /// The usage text printed by `--help`.
@@ -35,6 +41,8 @@ Actions:
   login               sign in now (device flow) and cache the tokens
   logout              forget the account's tokens and revoke the refresh token
   status              list cached logins: expiry, whether a refresh token is held
+  token               print a valid access token (--format raw|header|json|exec-credential|wlcg)
+  import              seed the cache from a token on stdin (a refresh token, or --access-token)
 
 Options (also GIT_CREDENTIAL_IAM_<OPTION>, e.g. GIT_CREDENTIAL_IAM_CLIENT_ID, and config.toml):
   --issuer URL               the OIDC issuer (https://iam.example.org/)
@@ -53,6 +61,10 @@ Options (also GIT_CREDENTIAL_IAM_<OPTION>, e.g. GIT_CREDENTIAL_IAM_CLIENT_ID, an
   --ca-file FILE             extra trusted CA certificates (PEM)
   --timeout SECS             network timeout per request [default: 30]
   --lock-timeout SECS        longest wait for another process's login [default: 300]
+  --format FORMAT            token: raw, header, json, exec-credential or wlcg [default: raw]
+  --access-token             import: stdin holds an access token (default: a refresh token)
+  --expires-at TIME          import --access-token: expiry, Unix seconds or RFC 3339
+                             (default: the JWT's exp claim)
   -h, --help                 this text
   -V, --version              the version
 
@@ -75,6 +87,8 @@ const VALUE_OPTIONS: &[&str] = &[
     "ca-file",
     "timeout",
     "lock-timeout",
+    "format",
+    "expires-at",
 ];
 
 impl Cli {
@@ -120,6 +134,8 @@ impl Cli {
                     "version" => cli.version = true,
                     "interactive" => cli.options.interactive = Some(true),
                     "non-interactive" => cli.options.interactive = Some(false),
+                    "access-token" => cli.import_access_token = true,
+                    "refresh-token" => cli.import_access_token = false,
                     "client-secret" | "password" | "token" => {
                         return Err(Error::Usage(format!(
                             "--{name} is not accepted: a secret on the command line is visible \
@@ -134,11 +150,13 @@ impl Cli {
     }
 
     fn set(&mut self, name: &str, value: String) -> Result<()> {
-        if name == "config" {
-            self.config_file = Some(value.into());
-            return Ok(());
+        match name {
+            "config" => self.config_file = Some(value.into()),
+            "format" => self.format = Some(value),
+            "expires-at" => self.expires_at = Some(value),
+            _ => return self.options.set(name, value),
         }
-        self.options.set(name, value)
+        Ok(())
     }
 }
 

@@ -167,7 +167,12 @@ pub fn obtain(
 }
 
 /// Saves a token response (a rotated refresh token replaces the old one; none keeps it).
-fn store(files: &AccountFiles, entry: &mut Entry, t: TokenResponse, io: &mut Io) -> Result<Token> {
+pub fn store(
+    files: &AccountFiles,
+    entry: &mut Entry,
+    t: TokenResponse,
+    io: &mut Io,
+) -> Result<Token> {
     let now = (io.clock)();
     let expires_at = t.expires_at(now);
     entry.access_token = Some(t.access_token.clone());
@@ -183,7 +188,7 @@ fn store(files: &AccountFiles, entry: &mut Entry, t: TokenResponse, io: &mut Io)
     })
 }
 
-fn from_entry(e: &Entry, now: i64, min_lifetime: u64) -> Option<Token> {
+pub fn from_entry(e: &Entry, now: i64, min_lifetime: u64) -> Option<Token> {
     e.valid_access_token(now, min_lifetime)
         .map(|(t, exp)| Token {
             access: Secret::new(t.to_string()),

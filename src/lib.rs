@@ -16,9 +16,11 @@ pub mod error;
 pub mod helper;
 pub mod lock;
 pub mod oauth;
+pub mod output;
 pub mod prompt;
 pub mod protocol;
 pub mod secret;
+pub mod tokens;
 
 use std::ffi::OsString;
 use std::io::BufRead;
@@ -87,11 +89,8 @@ fn dispatch(
             Ok(())
         }
         "login" | "logout" => {
-            let s = Settings::resolve(&cli.options, config, None, getenv)?.ok_or_else(|| {
-                Error::Usage(format!(
-                    "{action} needs an issuer: pass --issuer URL and --client-id ID, or --account NAME"
-                ))
-            })?;
+            let s = Settings::resolve(&cli.options, config, None, getenv)?
+                .ok_or_else(|| need_issuer(action))?;
             if action == "login" {
                 helper::login(&s, io)
             } else {
@@ -99,6 +98,37 @@ fn dispatch(
             }
         }
         "status" => status(&cli, config, io, getenv),
+        "token" => {
+            let format = output::Format::parse(cli.format.as_deref().unwrap_or("raw"))?;
+            // --scope/--audience on `token` ask for a narrower token of the account.
+            let mut base_opts = cli.options.clone();
+            let (scope, audience) = (base_opts.scope.take(), base_opts.audience.take());
+            let base = Settings::resolve(&base_opts, config, None, getenv)?
+                .ok_or_else(|| need_issuer(action))?;
+            let mut target = base.clone();
+            if let Some(s) = scope {
+                target.scope = s;
+            }
+            if let Some(a) = audience {
+                target.audience = Some(a).filter(|a| !a.is_empty());
+            }
+            tokens::token(&base, &target, format, io, getenv)
+        }
+        "import" => {
+            let s = Settings::resolve(&cli.options, config, None, getenv)?
+                .ok_or_else(|| need_issuer(action))?;
+            let kind = if cli.import_access_token {
+                tokens::ImportKind::AccessToken
+            } else {
+                tokens::ImportKind::RefreshToken
+            };
+            let exp = cli
+                .expires_at
+                .as_deref()
+                .map(tokens::parse_expires_at)
+                .transpose()?;
+            tokens::import(&s, kind, exp, stdin, io)
+        }
         _ => Ok(()), // git's protocol: unknown actions are ignored
     }
 }
@@ -142,6 +172,12 @@ fn status(
             .collect()
     };
     helper::status(&cache_dir, &names, io)
+}
+
+fn need_issuer(action: &str) -> Error {
+    Error::Usage(format!(
+        "{action} needs an issuer: pass --issuer URL and --client-id ID, or --account NAME"
+    ))
 }
 
 fn write_out(io: &mut Io, text: &str) -> Result<()> {

@@ -44,7 +44,11 @@ impl Http {
     /// Builds the agent. `ca_file` adds trusted roots to the system's. The trust store is read
     /// only when `tls` is set (an https issuer): a loopback http issuer needs none.
     pub fn new(timeout: Duration, ca_file: Option<&std::path::Path>, tls: bool) -> Result<Http> {
-        let roots = if tls { load_roots(ca_file)? } else { RootCerts::WebPki };
+        let roots = if tls {
+            load_roots(ca_file)?
+        } else {
+            RootCerts::WebPki
+        };
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))

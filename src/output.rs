@@ -1,0 +1,180 @@
+//! The shapes `git-credential-iam token` prints a token in: raw, an HTTP header, JSON, kubectl's
+//! ExecCredential, or a WLCG Bearer Token Discovery file written atomically with mode 0600
+//! (`$BEARER_TOKEN_FILE`, else `$XDG_RUNTIME_DIR/bt_u$UID`, else `/tmp/bt_u$UID`).
+
+use std::path::PathBuf;
+
+use crate::cache::write_atomic;
+use crate::error::{Error, Result};
+use crate::helper::{Token, format_time};
+
+/// An output format of `token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Raw,
+    Header,
+    Json,
+    ExecCredential,
+    Wlcg,
+}
+
+impl Format {
+    /// Parses `--format`.
+    pub fn parse(s: &str) -> Result<Format> {
+        Ok(match s {
+            "raw" => Format::Raw,
+            "header" => Format::Header,
+            "json" => Format::Json,
+            "exec-credential" => Format::ExecCredential,
+            "wlcg" => Format::Wlcg,
+            other => {
+                return Err(Error::Usage(format!(
+                    "--format takes raw, header, json, exec-credential or wlcg, not {other:?}"
+                )));
+            }
+        })
+    }
+}
+
+/// Facts about the token that `json` reports.
+pub struct Describe<'a> {
+    pub issuer: &'a str,
+    pub scope: &'a str,
+    pub audience: Option<&'a str>,
+}
+
+/// Renders the token as `format`. For `wlcg`, writes the file and returns its path and a newline.
+pub fn render(
+    format: Format,
+    t: &Token,
+    d: &Describe,
+    getenv: &dyn Fn(&str) -> Option<String>,
+) -> Result<String> {
+    let token = t.access.expose();
+    Ok(match format {
+        Format::Raw => format!("{token}\n"),
+        Format::Header => format!("Authorization: Bearer {token}\n"),
+        Format::Json => {
+            let v = serde_json::json!({
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_at": t.expires_at,
+                "issuer": d.issuer,
+                "scope": d.scope,
+                "audience": d.audience,
+            });
+            format!("{v}\n")
+        }
+        Format::ExecCredential => {
+            let v = serde_json::json!({
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "kind": "ExecCredential",
+                "status": { "token": token, "expirationTimestamp": format_time(t.expires_at) },
+            });
+            format!("{v}\n")
+        }
+        Format::Wlcg => {
+            let path = wlcg_path(getenv)?;
+            write_atomic(&path, format!("{token}\n").as_bytes())?;
+            format!("{}\n", path.display())
+        }
+    })
+}
+
+/// Where WLCG Bearer Token Discovery readers look for the token file.
+pub fn wlcg_path(getenv: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
+    if let Some(p) = getenv("BEARER_TOKEN_FILE").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let uid = current_uid()?;
+    Ok(match getenv("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join(format!("bt_u{uid}")),
+        None => PathBuf::from("/tmp").join(format!("bt_u{uid}")),
+    })
+}
+
+/// The process's user id, without libc: the owner of `/proc/self`, else of a fresh temp file.
+#[cfg(unix)]
+fn current_uid() -> Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(m) = std::fs::metadata("/proc/self") {
+        return Ok(m.uid());
+    }
+    let p = std::env::temp_dir().join(format!(".git-credential-iam-uid-{}", std::process::id()));
+    let f = std::fs::File::create(&p).map_err(|e| Error::io("cannot create", &p, e))?;
+    let uid = f
+        .metadata()
+        .map_err(|e| Error::io("cannot stat", &p, e))?
+        .uid();
+    let _ = std::fs::remove_file(&p);
+    Ok(uid)
+}
+
+#[cfg(not(unix))]
+fn current_uid() -> Result<u32> {
+    Err(Error::Usage(
+        "--format wlcg needs BEARER_TOKEN_FILE on this platform".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn tok() -> Token {
+        Token {
+            access: Secret::new("AT".into()),
+            expires_at: 1_800_000_000,
+        }
+    }
+    const D: Describe = Describe {
+        issuer: "https://iam.example/",
+        scope: "openid",
+        audience: None,
+    };
+
+    #[test]
+    fn formats() {
+        let none = |_: &str| None;
+        assert_eq!(render(Format::Raw, &tok(), &D, &none).unwrap(), "AT\n");
+        assert_eq!(
+            render(Format::Header, &tok(), &D, &none).unwrap(),
+            "Authorization: Bearer AT\n"
+        );
+        let j: serde_json::Value =
+            serde_json::from_str(&render(Format::Json, &tok(), &D, &none).unwrap()).unwrap();
+        assert_eq!(j["expires_at"], 1_800_000_000);
+        assert_eq!(j["issuer"], "https://iam.example/");
+        let e: serde_json::Value =
+            serde_json::from_str(&render(Format::ExecCredential, &tok(), &D, &none).unwrap())
+                .unwrap();
+        assert_eq!(e["kind"], "ExecCredential");
+        assert_eq!(e["status"]["expirationTimestamp"], "2027-01-15T08:00:00Z");
+        assert!(Format::parse("yaml").is_err());
+    }
+
+    #[test]
+    fn wlcg_file_is_private_and_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap().to_string();
+        let env = move |k: &str| (k == "XDG_RUNTIME_DIR").then(|| d.clone());
+        let printed = render(Format::Wlcg, &tok(), &D, &env).unwrap();
+        let path = PathBuf::from(printed.trim_end());
+        assert!(
+            path.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("bt_u")
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "AT\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+}
