@@ -166,7 +166,9 @@ pub fn obtain(
     store(files, &mut entry, t, io)
 }
 
-/// Saves a token response (a rotated refresh token replaces the old one; none keeps it).
+/// Saves a token response (a rotated refresh token replaces the old one; none keeps it). If the
+/// cache cannot be written (disk full, read-only), the token is still handed out, with a warning:
+/// it is valid, and failing would lose it too.
 pub fn store(
     files: &AccountFiles,
     entry: &mut Entry,
@@ -181,7 +183,12 @@ pub fn store(
         entry.refresh_token = Some(rt);
     }
     entry.updated_at = now;
-    cache::save(files, entry)?;
+    if let Err(e) = cache::save(files, entry) {
+        io.say(&format!(
+            "warning: the new tokens could not be saved ({e}); this token works until it \
+             expires, then a new sign-in is needed"
+        ));
+    }
     Ok(Token {
         access: t.access_token,
         expires_at,
