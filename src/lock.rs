@@ -7,7 +7,8 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -20,39 +21,16 @@ pub struct LockGuard {
 
 impl LockGuard {
     /// Takes the lock at `path`. If another process holds it, calls `on_wait` once (to say we are
-    /// waiting), then polls until `timeout`, after which it fails naming the holder.
-    pub fn acquire(
-        path: &Path,
-        timeout: Duration,
-        on_wait: impl FnOnce(&str),
-    ) -> Result<LockGuard> {
+    /// waiting), then blocks until the holder releases it or `timeout` passes, after which it
+    /// fails naming the holder. The blocking `lock()` runs on a helper thread so the wait can be
+    /// bounded: waiters wake the moment the lock is free (no polling delay), one at a time.
+    pub fn acquire(path: &Path, timeout: Duration, on_wait: impl FnOnce(&str)) -> Result<LockGuard> {
         let mut file = open_lock_file(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let holder = read_holder(&mut file);
-                on_wait(&holder);
-                let start = Instant::now();
-                let mut pause = Duration::from_millis(5);
-                loop {
-                    std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
-                    match file.try_lock() {
-                        Ok(()) => break,
-                        Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
-                            pause = (pause * 2).min(Duration::from_millis(100));
-                        }
-                        Err(TryLockError::WouldBlock) => {
-                            return Err(Error::LockTimeout {
-                                path: path.to_path_buf(),
-                                holder: read_holder(&mut file),
-                                waited_secs: timeout.as_secs(),
-                            });
-                        }
-                        Err(TryLockError::Error(e)) => {
-                            return Err(Error::io("cannot lock", path, e));
-                        }
-                    }
-                }
+                on_wait(&read_holder(&mut file));
+                file = wait_for_lock(file, path, timeout)?;
             }
             Err(TryLockError::Error(e)) => return Err(Error::io("cannot lock", path, e)),
         }
@@ -76,6 +54,28 @@ impl LockGuard {
 impl Drop for LockGuard {
     fn drop(&mut self) {
         let _ = self.file.unlock();
+    }
+}
+
+/// Blocks in `File::lock` on a thread, for at most `timeout`. If the wait times out, the thread
+/// keeps waiting and releases the lock as soon as it gets it (its receiver is gone).
+fn wait_for_lock(file: File, path: &Path, timeout: Duration) -> Result<File> {
+    let mut probe = file.try_clone().map_err(|e| Error::io("cannot lock", path, e))?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let got = file.lock().map(|()| file);
+        if let Err(mpsc::SendError(Ok(f))) = tx.send(got) {
+            let _ = f.unlock();
+        }
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(f)) => Ok(f),
+        Ok(Err(e)) => Err(Error::io("cannot lock", path, e)),
+        Err(_) => Err(Error::LockTimeout {
+            path: path.to_path_buf(),
+            holder: read_holder(&mut probe),
+            waited_secs: timeout.as_secs(),
+        }),
     }
 }
 
