@@ -288,7 +288,7 @@ pub fn status(
         out.push_str(&format!(
             "{}\n",
             if names.is_empty() {
-                "(no account name)".to_string()
+                "(account from the command line or environment)".to_string()
             } else {
                 names.join(", ")
             }

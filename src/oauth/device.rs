@@ -14,6 +14,9 @@ use super::{Client, TokenResponse};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
+/// Consecutive network failures after which polling stops.
+const MAX_NETWORK_FAILURES: u32 = 4;
+
 /// The grant type of the polls.
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -90,6 +93,7 @@ pub fn poll(client: &Client, da: &DeviceAuthorization) -> Result<TokenResponse> 
     let deadline = Instant::now() + Duration::from_secs(da.expires_in.unwrap_or(600));
     let mut interval = da.interval.unwrap_or(5).max(1);
     let mut backoff = 0u64;
+    let mut failures = 0u32;
     let form = [
         ("grant_type", GRANT_TYPE),
         ("device_code", da.device_code.expose().as_str()),
@@ -104,7 +108,11 @@ pub fn poll(client: &Client, da: &DeviceAuthorization) -> Result<TokenResponse> 
         if Instant::now() >= deadline {
             return Err(Error::DeviceCodeExpired { host });
         }
-        match client.token_request(&token_url, &form, &[da.device_code.expose()]) {
+        let result = client.token_request(&token_url, &form, &[da.device_code.expose()]);
+        if !matches!(result, Err(Error::Http { .. })) {
+            failures = 0;
+        }
+        match result {
             Ok(t) => return Ok(t),
             Err(Error::OAuth { error, .. }) if error == "authorization_pending" => backoff = 0,
             Err(Error::OAuth { error, .. }) if error == "slow_down" => interval += 5,
@@ -114,8 +122,15 @@ pub fn poll(client: &Client, da: &DeviceAuthorization) -> Result<TokenResponse> 
             Err(Error::OAuth { error, .. }) if error == "expired_token" => {
                 return Err(Error::DeviceCodeExpired { host });
             }
-            // A connection problem: back off (RFC 8628 §3.5) and keep polling until the deadline.
-            Err(Error::Http { .. }) => backoff = (backoff * 2).max(interval).min(60),
+            // A connection problem: back off (RFC 8628 §3.5); give up when the provider stays
+            // unreachable, rather than hang until the code expires.
+            Err(e @ Error::Http { .. }) => {
+                failures += 1;
+                if failures >= MAX_NETWORK_FAILURES {
+                    return Err(e);
+                }
+                backoff = (backoff * 2).max(interval).min(60);
+            }
             Err(e) => return Err(e),
         }
     }
