@@ -251,6 +251,61 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("cannot create the cache directory", dir, e))
 }
 
+/// Creates the cache directory (0700) or checks an existing one before anything is written into
+/// it: a symlink or another user's directory is refused; group/world access is removed with a
+/// warning.
+pub fn prepare_dir(dir: &Path, warn: &mut dyn FnMut(&str)) -> Result<()> {
+    let meta = match fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return ensure_dir(dir),
+        Err(e) => return Err(Error::io("cannot inspect the cache directory", dir, e)),
+        Ok(m) => m,
+    };
+    let refuse = |message: String| Err(Error::Cache { path: dir.to_path_buf(), message });
+    if meta.file_type().is_symlink() {
+        return refuse("is a symbolic link; refusing to use it (remove it, or pass --cache-dir)".into());
+    }
+    if !meta.is_dir() {
+        return refuse("is not a directory (remove it, or pass --cache-dir)".into());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let me = current_uid()?;
+        if meta.uid() != me {
+            return refuse(format!(
+                "belongs to user id {}, not to you (user id {me}); refusing to keep tokens there \
+                 (fix its owner, or pass --cache-dir)",
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o077 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io("cannot make private", dir, e))?;
+            warn(&format!(
+                "warning: cache directory {} was open to other users; its mode is now 0700",
+                dir.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = warn;
+    Ok(())
+}
+
+/// The process's user id, without libc: the owner of `/proc/self`, else of a fresh temp file.
+#[cfg(unix)]
+pub fn current_uid() -> Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(m) = fs::metadata("/proc/self") {
+        return Ok(m.uid());
+    }
+    let p = std::env::temp_dir().join(format!(".git-credential-iam-uid-{}", std::process::id()));
+    let f = fs::File::create(&p).map_err(|e| Error::io("cannot create", &p, e))?;
+    let uid = f.metadata().map_err(|e| Error::io("cannot stat", &p, e))?.uid();
+    let _ = fs::remove_file(&p);
+    Ok(uid)
+}
+
 /// Writes `bytes` to `path` atomically: a temp file created exclusively (mode 0600) in the same
 /// directory, `sync_all`, `rename` over `path`, then `fsync` of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -388,6 +443,30 @@ mod tests {
             1,
             "the corrupt copy is kept"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn cache_dir_checked() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("c");
+        prepare_dir(&d, &mut |w| panic!("{w}")).unwrap();
+        assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        let mut warned = false;
+        prepare_dir(&d, &mut |_| warned = true).unwrap();
+        assert!(warned);
+        assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&d, &link).unwrap();
+        let e = prepare_dir(&link, &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        if current_uid().unwrap() == 0 {
+            std::os::unix::fs::chown(&d, Some(65534), None).unwrap();
+            let e = prepare_dir(&d, &mut |_| {}).unwrap_err();
+            assert!(e.to_string().contains("belongs to user id 65534"), "{e}");
+        }
     }
 
     #[cfg(unix)]

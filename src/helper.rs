@@ -105,7 +105,7 @@ pub fn obtain(
     {
         return Ok(t);
     }
-    cache::ensure_dir(&files.dir)?;
+    cache::prepare_dir(&files.dir, &mut warner(io.stderr))?;
     let stderr = &mut *io.stderr;
     let _lock = LockGuard::acquire(&files.lock, s.lock_timeout, |holder| {
         let _ = writeln!(
@@ -253,6 +253,10 @@ pub fn login(s: &Settings, io: &mut Io) -> Result<()> {
 /// account's tokens.
 pub fn logout(s: &Settings, io: &mut Io) -> Result<()> {
     let files = AccountFiles::for_settings(s);
+    if !files.data.exists() {
+        io.say(&format!("no login cached for {}", s.issuer));
+        return Ok(());
+    }
     let _lock = LockGuard::acquire(&files.lock, s.lock_timeout, |_| {})?;
     let Some(entry) = cache::load(&files, s, &mut warner(io.stderr))? else {
         io.say(&format!("no login cached for {}", s.issuer));

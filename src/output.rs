@@ -93,28 +93,12 @@ pub fn wlcg_path(getenv: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
     })
 }
 
-/// The process's user id, without libc: the owner of `/proc/self`, else of a fresh temp file.
 #[cfg(unix)]
-fn current_uid() -> Result<u32> {
-    use std::os::unix::fs::MetadataExt;
-    if let Ok(m) = std::fs::metadata("/proc/self") {
-        return Ok(m.uid());
-    }
-    let p = std::env::temp_dir().join(format!(".git-credential-iam-uid-{}", std::process::id()));
-    let f = std::fs::File::create(&p).map_err(|e| Error::io("cannot create", &p, e))?;
-    let uid = f
-        .metadata()
-        .map_err(|e| Error::io("cannot stat", &p, e))?
-        .uid();
-    let _ = std::fs::remove_file(&p);
-    Ok(uid)
-}
+use crate::cache::current_uid;
 
 #[cfg(not(unix))]
 fn current_uid() -> Result<u32> {
-    Err(Error::Usage(
-        "--format wlcg needs BEARER_TOKEN_FILE on this platform".into(),
-    ))
+    Err(Error::Usage("--format wlcg needs BEARER_TOKEN_FILE on this platform".into()))
 }
 
 #[cfg(test)]

@@ -114,7 +114,9 @@ pub fn import(
     }
     let token = Secret::new(token);
     let files = AccountFiles::for_settings(s);
-    cache::ensure_dir(&files.dir)?;
+    cache::prepare_dir(&files.dir, &mut |m: &str| {
+        let _ = writeln!(io.stderr, "git-credential-iam: {m}");
+    })?;
     let _lock = LockGuard::acquire(&files.lock, s.lock_timeout, |_| {})?;
     let mut sink = |_: &str| {};
     let mut entry = cache::load(&files, s, &mut sink)?.unwrap_or_else(|| Entry::empty(s));
