@@ -260,9 +260,16 @@ pub fn prepare_dir(dir: &Path, warn: &mut dyn FnMut(&str)) -> Result<()> {
         Err(e) => return Err(Error::io("cannot inspect the cache directory", dir, e)),
         Ok(m) => m,
     };
-    let refuse = |message: String| Err(Error::Cache { path: dir.to_path_buf(), message });
+    let refuse = |message: String| {
+        Err(Error::Cache {
+            path: dir.to_path_buf(),
+            message,
+        })
+    };
     if meta.file_type().is_symlink() {
-        return refuse("is a symbolic link; refusing to use it (remove it, or pass --cache-dir)".into());
+        return refuse(
+            "is a symbolic link; refusing to use it (remove it, or pass --cache-dir)".into(),
+        );
     }
     if !meta.is_dir() {
         return refuse("is not a directory (remove it, or pass --cache-dir)".into());
@@ -301,13 +308,16 @@ pub fn current_uid() -> Result<u32> {
     }
     let p = std::env::temp_dir().join(format!(".git-credential-iam-uid-{}", std::process::id()));
     let f = fs::File::create(&p).map_err(|e| Error::io("cannot create", &p, e))?;
-    let uid = f.metadata().map_err(|e| Error::io("cannot stat", &p, e))?.uid();
+    let uid = f
+        .metadata()
+        .map_err(|e| Error::io("cannot stat", &p, e))?
+        .uid();
     let _ = fs::remove_file(&p);
     Ok(uid)
 }
 
 /// Writes `bytes` to `path` atomically: a temp file created exclusively (mode 0600) in the same
-/// directory, `sync_all`, `rename` over `path`, then `fsync` of the directory.
+/// directory, `rename` over `path`, then `fsync` of the file and of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     ensure_dir(dir)?;
@@ -327,9 +337,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let result = (|| {
         let mut f = opts.open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
+        // Rename first, then fsync: once renamed, the new file survives the death of this
+        // process (the page cache is the kernel's), so the window in which a kill loses a
+        // rotated refresh token is as short as it can be; the fsyncs then make it survive a
+        // power cut too.
         fs::rename(&tmp, path)?;
+        f.sync_all()?;
         #[cfg(unix)]
         if let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();
@@ -452,12 +465,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("c");
         prepare_dir(&d, &mut |w| panic!("{w}")).unwrap();
-        assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
         let mut warned = false;
         prepare_dir(&d, &mut |_| warned = true).unwrap();
         assert!(warned);
-        assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&d, &link).unwrap();
         let e = prepare_dir(&link, &mut |_| {}).unwrap_err();

@@ -124,8 +124,13 @@ pub fn obtain(
         .clone()
         .or_else(|| handed_refresh.cloned());
     if let (false, Some(rt)) = (force_flow, refresh) {
+        let deferred = crate::signals::Deferred::new();
         match client.refresh(&rt) {
-            Ok(t) => return store(files, &mut entry, t, io),
+            Ok(t) => {
+                let t = store(files, &mut entry, t, io);
+                drop(deferred);
+                return t;
+            }
             Err(e) if e.is_login_gone() => {
                 io.say(&format!(
                     "the saved login is no longer valid ({e}); a new sign-in is needed"

@@ -20,6 +20,7 @@ pub mod output;
 pub mod prompt;
 pub mod protocol;
 pub mod secret;
+pub mod signals;
 pub mod tokens;
 
 use std::ffi::OsString;

@@ -98,7 +98,9 @@ use crate::cache::current_uid;
 
 #[cfg(not(unix))]
 fn current_uid() -> Result<u32> {
-    Err(Error::Usage("--format wlcg needs BEARER_TOKEN_FILE on this platform".into()))
+    Err(Error::Usage(
+        "--format wlcg needs BEARER_TOKEN_FILE on this platform".into(),
+    ))
 }
 
 #[cfg(test)]

@@ -70,6 +70,7 @@ fn narrowed(base: &Settings, target: &Settings, io: &mut Io) -> Result<Token> {
         )));
     };
     let client = Client::new(target, (io.clock)())?;
+    let _deferred = crate::signals::Deferred::new();
     let resp = client.refresh(&rt)?;
     // A rotated refresh token belongs to the account's login: save it there first.
     if let Some(new_rt) = resp.refresh_token.clone() {
@@ -123,6 +124,7 @@ pub fn import(
     let saved = match kind {
         ImportKind::RefreshToken => {
             let client = Client::new(s, (io.clock)())?;
+            let _deferred = crate::signals::Deferred::new();
             let resp = client.refresh(&token).map_err(|e| match e {
                 e if e.is_login_gone() => Error::LoginRequired(format!(
                     "the imported refresh token was refused ({e}); get a fresh one"
