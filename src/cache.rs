@@ -199,8 +199,10 @@ fn read_private(path: &Path, warn: &mut dyn FnMut(&str)) -> Result<Option<Vec<u8
             ));
         }
     }
-    let mut bytes = Vec::with_capacity(1024);
-    std::io::Read::read_to_end(&mut file, &mut bytes)
+    // Through `take`: std's `File::read_to_end` would `statx` the file again for a size hint,
+    // and a cache file has no business being larger than 1 MiB.
+    let mut bytes = Vec::with_capacity(4096);
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, 1 << 20), &mut bytes)
         .map_err(|e| Error::io("cannot read the cache file", path, e))?;
     Ok(Some(bytes))
 }
