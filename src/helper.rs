@@ -44,6 +44,15 @@ pub struct Token {
 
 /// `get`: answer git with a valid token, from the cache, a refresh, or the device flow.
 pub fn get(s: &Settings, req: &Request, io: &mut Io) -> Result<()> {
+    if let Some(url) = req.url().filter(|u| u.starts_with("http://")) {
+        // A bearer token over plain http is readable by anyone on the path.
+        crate::oauth::http::check_url(&url, "git server").map_err(|_| {
+            Error::Usage(format!(
+                "refusing to send a token to {url} over plain http; use https:// \
+                 (plain http is allowed only on loopback)"
+            ))
+        })?;
+    }
     let files = AccountFiles::for_settings(s);
     let token = obtain(s, &files, req.oauth_refresh_token.as_ref(), false, io)?;
     answer(s, req, &token, io)

@@ -379,3 +379,37 @@ fn device_flow_denied_leaves_cache_untouched() {
     assert!(stderr.contains("denied"), "{stderr}");
     assert_eq!(std::fs::read(&file).unwrap(), before);
 }
+
+#[test]
+fn token_never_sent_to_a_plain_http_git_server_off_loopback() {
+    let fake = Fake::start(vec![Reply::Http(500, "", "".into())], None);
+    let (home, _file) = seeded(&fake.url);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-credential-iam"));
+    cmd.env_clear()
+        .env("HOME", home.path())
+        .args([
+            "--issuer",
+            &fake.url,
+            "--client-id",
+            "cli",
+            "--non-interactive",
+            "get",
+        ])
+        .arg("--cache-dir")
+        .arg(home.path().join("cache"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"protocol=http\nhost=git.example.org\n\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plain http"));
+    assert!(fake.paths().is_empty(), "not even a provider request");
+}
