@@ -517,3 +517,48 @@ fn bad_input_is_one_line_and_keeps_the_cache() {
     }
     assert_eq!(fs::read(acct.cache_file().unwrap()).unwrap(), before);
 }
+
+/// Runs `shell` in a pseudo-terminal (util-linux `script`) with the test home's clean
+/// environment; returns what the terminal showed.
+fn in_pty(acct: &Account, shell: &str) -> String {
+    let mut script = Command::new("script");
+    script.args(["-qec", shell, "/dev/null"]).env_clear();
+    for (k, v) in support::helper_cmd(acct.home.path()).get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    let out = support::run_with_input(script, "", T);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// On a terminal, `get` prompts; git's `credential.interactive=false` forbids that, and the
+/// helper fails fast naming `login`.
+#[test]
+fn git_credential_interactive_false_forbids_the_prompt_on_a_terminal() {
+    let idp = Idp::start();
+    let acct = Account::new(&idp, PUBLIC_CLIENT);
+    let gitconfig = acct.home.path().join(".gitconfig");
+    let get = format!(
+        "printf 'protocol=https\\nhost=git.example.org\\n\\n' | {} --issuer {} --client-id {PUBLIC_CLIENT} get; echo rc=$?",
+        support::helper_path().display(),
+        idp.issuer()
+    );
+
+    fs::write(&gitconfig, "[credential]\n\tinteractive = false\n").unwrap();
+    let text = in_pty(&acct, &get);
+    assert!(
+        text.contains("rc=3") && text.contains("git-credential-iam login"),
+        "{text}"
+    );
+    assert!(!text.contains("Code:"), "{text}");
+    assert_eq!(idp.counters()["device_authorization"], 0);
+
+    // Without it, the same terminal gets the prompt (cut short by `timeout`, unanswered).
+    fs::write(&gitconfig, "").unwrap();
+    let text = in_pty(
+        &acct,
+        &format!("timeout 3 sh -c \"{}\"", get.replace('"', "\\\"")),
+    );
+    assert!(text.contains("Code:"), "{text}");
+}
