@@ -135,7 +135,14 @@ impl Http {
             ureq::Error::Io(ref io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
                 "connection refused".into()
             }
-            other => other.to_string(),
+            other => {
+                let m = other.to_string();
+                if m.contains("certificate") {
+                    format!("{m} (TLS; if the provider uses a private CA, pass --ca-file FILE)")
+                } else {
+                    m
+                }
+            }
         };
         Error::Http {
             host: host_of(url),
