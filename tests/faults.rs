@@ -136,6 +136,7 @@ fn seeded(issuer: &str) -> (tempfile::TempDir, PathBuf) {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
     (home, file)
 }
@@ -154,12 +155,12 @@ fn helper(home: &Path, issuer: &str, extra: &[&str], action: &str) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    child
+    // The helper may exit before it reads (a usage error): a broken pipe here is fine.
+    let _ = child
         .stdin
         .take()
         .unwrap()
-        .write_all(b"protocol=https\nhost=git.example\n\n")
-        .unwrap();
+        .write_all(b"protocol=https\nhost=git.example\n\n");
     child.wait_with_output().unwrap()
 }
 
