@@ -404,6 +404,9 @@ mod tests {
             ca_file: None,
             timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(5),
+            flow: crate::config::Flow::Device,
+            password_file: None,
+            password_env: None,
         }
     }
 

@@ -28,6 +28,10 @@ pub struct Cli {
     pub expires_at: Option<String>,
     /// `import --access-token` (default: a refresh token).
     pub import_access_token: bool,
+    /// `register --confidential`.
+    pub confidential: bool,
+    /// `register --print`.
+    pub print: bool,
 }
 
 /// The usage text printed by `--help`.
@@ -43,6 +47,7 @@ Actions:
   status              list cached logins: expiry, whether a refresh token is held
   token               print a valid access token (--format raw|header|json|exec-credential|wlcg)
   import              seed the cache from a token on stdin (a refresh token, or --access-token)
+  register            register a new client (RFC 7591) and save it as --account NAME
 
 Options (also GIT_CREDENTIAL_IAM_<OPTION>, e.g. GIT_CREDENTIAL_IAM_CLIENT_ID, and config.toml):
   --issuer URL               the OIDC issuer (https://iam.example.org/)
@@ -61,10 +66,15 @@ Options (also GIT_CREDENTIAL_IAM_<OPTION>, e.g. GIT_CREDENTIAL_IAM_CLIENT_ID, an
   --ca-file FILE             extra trusted CA certificates (PEM)
   --timeout SECS             network timeout per request [default: 30]
   --lock-timeout SECS        longest wait for another process's login [default: 300]
+  --flow device|password     how a new login is made [default: device]; password is deprecated
+  --password-file FILE       password flow: read the password from FILE
+  --password-env NAME        password flow: read the password from environment variable NAME
   --format FORMAT            token: raw, header, json, exec-credential or wlcg [default: raw]
   --access-token             import: stdin holds an access token (default: a refresh token)
   --expires-at TIME          import --access-token: expiry, Unix seconds or RFC 3339
                              (default: the JWT's exp claim)
+  --confidential             register: ask for a client with a secret (default: public)
+  --print                    register: show the registration response (secrets replaced)
   -h, --help                 this text
   -V, --version              the version
 
@@ -87,6 +97,9 @@ const VALUE_OPTIONS: &[&str] = &[
     "ca-file",
     "timeout",
     "lock-timeout",
+    "flow",
+    "password-file",
+    "password-env",
     "format",
     "expires-at",
 ];
@@ -136,6 +149,8 @@ impl Cli {
                     "non-interactive" => cli.options.interactive = Some(false),
                     "access-token" => cli.import_access_token = true,
                     "refresh-token" => cli.import_access_token = false,
+                    "confidential" => cli.confidential = true,
+                    "print" => cli.print = true,
                     "client-secret" | "password" | "token" => {
                         return Err(Error::Usage(format!(
                             "--{name} is not accepted: a secret on the command line is visible \

@@ -24,6 +24,16 @@ pub enum AuthMode {
     Bearer,
 }
 
+/// How a new login is obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flow {
+    /// The device authorization grant (RFC 8628): the default.
+    Device,
+    /// The deprecated resource-owner password grant (RFC 6749 §4.3).
+    Password,
+}
+
 /// Every option, each unset until a source sets it. Field names are the options' names.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -42,6 +52,9 @@ pub struct Options {
     pub ca_file: Option<PathBuf>,
     pub timeout: Option<u64>,
     pub lock_timeout: Option<u64>,
+    pub flow: Option<Flow>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
     /// Config file only: URL prefixes (`https://gitlab.example.org/group/`) or hosts
     /// (`gitlab.example.org`) that this account serves.
     #[serde(default)]
@@ -65,6 +78,9 @@ const ENV_OPTIONS: &[&str] = &[
     "ca-file",
     "timeout",
     "lock-timeout",
+    "flow",
+    "password-file",
+    "password-env",
 ];
 
 impl Options {
@@ -114,6 +130,19 @@ impl Options {
             "ca-file" => self.ca_file = Some(value.into()),
             "timeout" => self.timeout = Some(num(&value)?),
             "lock-timeout" => self.lock_timeout = Some(num(&value)?),
+            "flow" => {
+                self.flow = Some(match value.as_str() {
+                    "device" => Flow::Device,
+                    "password" => Flow::Password,
+                    v => {
+                        return Err(Error::Usage(format!(
+                            "--flow takes device or password, not {v:?}"
+                        )));
+                    }
+                })
+            }
+            "password-file" => self.password_file = Some(value.into()),
+            "password-env" => self.password_env = Some(value),
             _ => return Err(Error::Usage(format!("unknown option --{name}"))),
         }
         Ok(())
@@ -153,6 +182,9 @@ impl Options {
             ca_file: self.ca_file.or(lower.ca_file),
             timeout: self.timeout.or(lower.timeout),
             lock_timeout: self.lock_timeout.or(lower.lock_timeout),
+            flow: self.flow.or(lower.flow),
+            password_file: self.password_file.or(lower.password_file),
+            password_env: self.password_env.or(lower.password_env),
             urls: if self.urls.is_empty() {
                 lower.urls
             } else {
@@ -243,6 +275,9 @@ pub struct Settings {
     pub ca_file: Option<PathBuf>,
     pub timeout: Duration,
     pub lock_timeout: Duration,
+    pub flow: Flow,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
 }
 
 /// Default scopes: without `offline_access` there is no refresh token.
@@ -331,6 +366,9 @@ impl Settings {
             ca_file: merged.ca_file,
             timeout: Duration::from_secs(merged.timeout.unwrap_or(30).max(1)),
             lock_timeout: Duration::from_secs(merged.lock_timeout.unwrap_or(300)),
+            flow: merged.flow.unwrap_or(Flow::Device),
+            password_file: merged.password_file,
+            password_env: merged.password_env,
         }))
     }
 

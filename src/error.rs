@@ -56,6 +56,10 @@ pub enum Error {
     Denied { host: String },
     /// The device code expired before the user approved it.
     DeviceCodeExpired { host: String },
+    /// The password grant was refused: wrong username or password.
+    WrongPassword { host: String, username: String },
+    /// The client may not use the password grant.
+    GrantNotAllowed { host: String, client_id: String },
 }
 
 impl Error {
@@ -81,7 +85,9 @@ impl Error {
             | Error::Provider { .. }
             | Error::OAuth { .. }
             | Error::Denied { .. }
-            | Error::DeviceCodeExpired { .. } => EXIT_PROVIDER,
+            | Error::DeviceCodeExpired { .. }
+            | Error::WrongPassword { .. }
+            | Error::GrantNotAllowed { .. } => EXIT_PROVIDER,
             Error::Io { .. } | Error::Cache { .. } | Error::LockTimeout { .. } => EXIT_LOCAL,
         }
     }
@@ -139,6 +145,18 @@ impl fmt::Display for Error {
             Error::DeviceCodeExpired { host } => write!(
                 f,
                 "{host}: the sign-in code expired before it was approved; run the command again"
+            ),
+            Error::WrongPassword { host, username } => {
+                write!(
+                    f,
+                    "{host}: wrong username or password (username {username:?})"
+                )
+            }
+            Error::GrantNotAllowed { host, client_id } => write!(
+                f,
+                "{host} does not allow the password flow for client {client_id} (or its client \
+                 secret is wrong): ask your IAM administrator to enable the password grant for \
+                 it, or use the device flow (--flow device)"
             ),
         }
     }

@@ -6,11 +6,12 @@
 
 use std::io::Write;
 
+use crate::askpass;
 use crate::cache::{self, AccountFiles, Entry};
-use crate::config::{AuthMode, Interactive, Settings};
+use crate::config::{AuthMode, Flow, Interactive, Settings};
 use crate::error::{Error, Result};
 use crate::lock::LockGuard;
-use crate::oauth::{Client, TokenResponse, device, http::host_of};
+use crate::oauth::{Client, TokenResponse, device, http::host_of, password};
 use crate::prompt::Prompt;
 use crate::protocol::{Answer, Request};
 use crate::secret::Secret;
@@ -21,6 +22,8 @@ pub struct Io<'a> {
     pub stderr: &'a mut dyn Write,
     pub stderr_is_tty: bool,
     pub clock: &'a dyn Fn() -> i64,
+    /// The process environment (`std::env::var` in the binary).
+    pub getenv: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl Io<'_> {
@@ -54,7 +57,14 @@ pub fn get(s: &Settings, req: &Request, io: &mut Io) -> Result<()> {
         })?;
     }
     let files = AccountFiles::for_settings(s);
-    let token = obtain(s, &files, req.oauth_refresh_token.as_ref(), false, io)?;
+    let token = obtain(
+        s,
+        &files,
+        req.oauth_refresh_token.as_ref(),
+        req.username.as_deref(),
+        false,
+        io,
+    )?;
     answer(s, req, &token, io)
 }
 
@@ -102,6 +112,7 @@ pub fn obtain(
     s: &Settings,
     files: &AccountFiles,
     handed_refresh: Option<&Secret<String>>,
+    git_username: Option<&str>,
     force_flow: bool,
     io: &mut Io,
 ) -> Result<Token> {
@@ -162,6 +173,11 @@ pub fn obtain(
             }
         }
     }
+    if s.flow == Flow::Password {
+        let t = password_login(s, &client, git_username, io)?;
+        let _deferred = crate::signals::Deferred::new();
+        return store(files, &mut entry, t, io);
+    }
     let stderr_is_tty = io.stderr_is_tty;
     let host = host_of(&s.issuer);
     let t = {
@@ -178,6 +194,21 @@ pub fn obtain(
         t
     };
     store(files, &mut entry, t, io)
+}
+
+/// The deprecated password grant: one warning line, the credentials from their sources, tokens.
+/// The password is never cached.
+fn password_login(
+    s: &Settings,
+    client: &Client,
+    git_username: Option<&str>,
+    io: &mut Io,
+) -> Result<TokenResponse> {
+    let host = host_of(&s.issuer);
+    let username = askpass::username(s, git_username, &host, io.getenv)?;
+    let pw = askpass::password(s, &format!("{username}@{host}"), io.getenv)?;
+    io.say(password::DEPRECATION);
+    password::grant(client, &username, &pw)
 }
 
 /// Saves a token response (a rotated refresh token replaces the old one; none keeps it). If the
@@ -255,7 +286,7 @@ pub fn login(s: &Settings, io: &mut Io) -> Result<()> {
         s.interactive = Interactive::Always; // a person asked: show the instructions on stderr
     }
     let files = AccountFiles::for_settings(&s);
-    let t = obtain(&s, &files, None, true, io)?;
+    let t = obtain(&s, &files, None, None, true, io)?;
     io.say(&format!(
         "token cached, valid until {}",
         format_time(t.expires_at)

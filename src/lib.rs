@@ -8,6 +8,7 @@
 //! agent. Secrets travel wrapped in [`secret::Secret`] so they cannot reach a log or a `Debug`
 //! print. The hot path (a cached, valid token) reads one small file and touches no network.
 
+pub mod askpass;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod oauth;
 pub mod output;
 pub mod prompt;
 pub mod protocol;
+pub mod register;
 pub mod secret;
 pub mod signals;
 pub mod tokens;
@@ -99,6 +101,33 @@ fn dispatch(
             }
         }
         "status" => status(&cli, config, io, getenv),
+        "register" => {
+            let mut o = cli.options.clone();
+            let name = o.account.take().unwrap_or_default();
+            o.client_id.get_or_insert_with(|| "(registering)".into());
+            // The config file named by --config may not exist yet: register creates it.
+            let existing = config.filter(|p| p.exists());
+            let s = Settings::resolve(&o, existing, None, getenv)?
+                .ok_or_else(|| need_issuer(action))?;
+            let path = config
+                .map(std::path::Path::to_path_buf)
+                .or_else(|| {
+                    getenv("GIT_CREDENTIAL_IAM_CONFIG")
+                        .filter(|v| !v.is_empty())
+                        .map(Into::into)
+                })
+                .or_else(config::default_config_path)
+                .ok_or_else(|| {
+                    Error::Usage("cannot find the config directory: pass --config FILE".into())
+                })?;
+            let r = register::Request {
+                name: &name,
+                config_path: &path,
+                confidential: cli.confidential,
+                print: cli.print,
+            };
+            register::register(&s, &r, io)
+        }
         "token" => {
             let format = output::Format::parse(cli.format.as_deref().unwrap_or("raw"))?;
             // --scope/--audience on `token` ask for a narrower token of the account.
@@ -176,6 +205,9 @@ fn status(
 }
 
 fn need_issuer(action: &str) -> Error {
+    if action == "register" {
+        return Error::Usage("register needs --issuer URL and --account NAME".into());
+    }
     Error::Usage(format!(
         "{action} needs an issuer: pass --issuer URL and --client-id ID, or --account NAME"
     ))

@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let stderr = std::io::stderr();
     let stderr_is_tty = stderr.is_terminal();
+    let getenv = |k: &str| std::env::var(k).ok();
     let mut stderr = stderr.lock();
     let clock = || {
         std::time::SystemTime::now()
@@ -21,7 +22,7 @@ fn main() -> ExitCode {
         stderr: &mut stderr,
         stderr_is_tty,
         clock: &clock,
+        getenv: &getenv,
     };
-    let getenv = |k: &str| std::env::var(k).ok();
     ExitCode::from(git_credential_iam::run(args, &mut stdin, &mut io, &getenv))
 }

@@ -26,10 +26,11 @@ _git_credential_iam()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
 
-    local actions="get store erase login logout status token import"
+    local actions="get store erase login logout status token import register"
     local options="--issuer --client-id --client-secret-file --scope --audience --account
         --config --cache-dir --min-lifetime --username --auth --interactive --non-interactive
         --ca-file --timeout --lock-timeout --format --access-token --expires-at
+        --flow --password-file --password-env --confidential --print
         --help --version"
 
     # --name=value: with "=" in COMP_WORDBREAKS (the default) bash splits it into three words
@@ -51,11 +52,19 @@ _git_credential_iam()
         mapfile -t COMPREPLY < <(compgen -W "auto basic bearer" -- "$cur")
         return
         ;;
+    --flow)
+        mapfile -t COMPREPLY < <(compgen -W "device password" -- "$cur")
+        return
+        ;;
+    --password-env)
+        mapfile -t COMPREPLY < <(compgen -v -- "$cur")
+        return
+        ;;
     --account)
         mapfile -t COMPREPLY < <(compgen -W "$(_git_credential_iam_accounts)" -- "$cur")
         return
         ;;
-    --config | --client-secret-file | --ca-file)
+    --config | --client-secret-file | --ca-file | --password-file)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         compopt -o filenames 2>/dev/null
         return
@@ -89,7 +98,8 @@ _git_credential_iam()
             case ${COMP_WORDS[i - 1]} in
             --issuer | --client-id | --client-secret-file | --scope | --audience | --account | \
                 --config | --cache-dir | --min-lifetime | --username | --auth | --ca-file | \
-                --timeout | --lock-timeout | --format | --expires-at) ;;
+                --timeout | --lock-timeout | --format | --expires-at | --flow | --password-file | \
+                --password-env) ;;
             *) return ;;
             esac
             ;;

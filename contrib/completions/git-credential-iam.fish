@@ -3,7 +3,7 @@
 # Install: copy to ~/.config/fish/completions/git-credential-iam.fish (or to
 # /usr/share/fish/vendor_completions.d/).
 
-set -l __gci_actions get store erase login logout status token import
+set -l __gci_actions get store erase login logout status token import register
 
 # Account names from the config file's [account.NAME] tables.
 function __git_credential_iam_accounts
@@ -38,6 +38,7 @@ complete -c git-credential-iam -n "not __fish_seen_subcommand_from $__gci_action
 complete -c git-credential-iam -n "not __fish_seen_subcommand_from $__gci_actions" -a status -d "List cached logins"
 complete -c git-credential-iam -n "not __fish_seen_subcommand_from $__gci_actions" -a token -d "Print a valid access token"
 complete -c git-credential-iam -n "not __fish_seen_subcommand_from $__gci_actions" -a import -d "Seed the cache from a token on stdin"
+complete -c git-credential-iam -n "not __fish_seen_subcommand_from $__gci_actions" -a register -d "Register a new client as --account NAME"
 
 # Options.
 complete -c git-credential-iam -l issuer -x -d "The OIDC issuer URL"
@@ -59,5 +60,10 @@ complete -c git-credential-iam -l lock-timeout -x -d "Longest wait for another p
 complete -c git-credential-iam -l format -x -a "raw\t'the token and a newline' header\t'Authorization: Bearer TOKEN' json\t'JSON with expiry, issuer, scope' exec-credential\t'kubectl ExecCredential' wlcg\t'write the WLCG bearer token file'" -d "token: output format"
 complete -c git-credential-iam -l access-token -d "import: stdin holds an access token"
 complete -c git-credential-iam -l expires-at -x -d "import --access-token: expiry (Unix seconds or RFC 3339)"
+complete -c git-credential-iam -l flow -x -a "device password" -d "How a new login is made"
+complete -c git-credential-iam -l password-file -r -F -d "Password flow: read the password from FILE"
+complete -c git-credential-iam -l password-env -x -a "(set -n)" -d "Password flow: read the password from this variable"
+complete -c git-credential-iam -l confidential -d "register: ask for a client with a secret"
+complete -c git-credential-iam -l print -d "register: show the registration response"
 complete -c git-credential-iam -s h -l help -d "Show the usage"
 complete -c git-credential-iam -s V -l version -d "Show the version"

@@ -115,6 +115,18 @@ impl Http {
         self.read(url, resp)
     }
 
+    /// POST a JSON document to `url` (dynamic client registration).
+    pub fn post_json(&self, url: &str, body: &serde_json::Value) -> Result<Reply> {
+        let resp = self
+            .agent
+            .post(url)
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes())
+            .map_err(|e| self.http_error(url, e))?;
+        self.read(url, resp)
+    }
+
     fn read(&self, url: &str, mut resp: ureq::http::Response<ureq::Body>) -> Result<Reply> {
         let status = resp.status().as_u16();
         let body = resp

@@ -5,6 +5,7 @@
 pub mod device;
 pub mod discovery;
 pub mod http;
+pub mod password;
 
 use std::cell::OnceCell;
 

@@ -1,0 +1,427 @@
+//! The deprecated password flow and `register`, against the real test provider: success (token
+//! active at introspection), wrong password, a client without the grant, non-interactive without
+//! a password, the password never in stderr / cache / argv, `--password-env` and
+//! `--password-file`, a confidential client whose secret needs encoding, and a registered client
+//! that then completes a device flow and a refresh with only `--account NAME`.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{
+    ALICE, ALICE_PASSWORD, CONF_SECRET, Idp, Lines, PUBLIC_CLIENT, PW_CLIENT, PW_CONF_CLIENT,
+    find_user_code,
+};
+
+const REQUEST: &str = "protocol=https\nhost=git.example.org\n\n";
+const T: Duration = Duration::from_secs(30);
+
+fn helper(home: &Path, args: &[&str], action: &str) -> Command {
+    let mut c = support::helper_cmd(home);
+    c.args(args).arg(action);
+    c
+}
+
+fn run(cmd: Command, input: &str) -> Output {
+    support::run_with_input(cmd, input, T)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every file under `dir`, concatenated (to look for a password in the cache).
+fn all_files(dir: &Path) -> String {
+    let mut out = String::new();
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.push_str(&all_files(&p));
+            } else if let Ok(t) = fs::read(&p) {
+                out.push_str(&String::from_utf8_lossy(&t));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn password_flow_from_file_and_env() {
+    let idp = Idp::start();
+    let home = tempfile::tempdir().unwrap();
+    let pw_file = home.path().join("pw");
+    fs::write(&pw_file, format!("{ALICE_PASSWORD}\n")).unwrap();
+    let pf = pw_file.to_str().unwrap();
+    let base = [
+        "--issuer",
+        idp.issuer(),
+        "--client-id",
+        PW_CLIENT,
+        "--flow",
+        "password",
+        "--username",
+        ALICE,
+    ];
+
+    let args: Vec<&str> = [&base[..], &["--password-file", pf, "--non-interactive"]].concat();
+    let out = run(helper(home.path(), &args, "get"), REQUEST);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    let token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("password="))
+        .unwrap()
+        .to_string();
+    assert!(idp.introspect(&token), "the token is active");
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("deprecated").count(),
+        1,
+        "one deprecation line: {err}"
+    );
+    assert!(err.contains("device flow"), "{err}");
+    assert!(!err.contains(ALICE_PASSWORD));
+    assert_eq!(idp.token_requests("password"), 1);
+    let cache = all_files(&home.path().join(".local/state"));
+    assert!(
+        cache.contains("refresh_token"),
+        "offline_access brought a refresh token"
+    );
+    assert!(
+        !cache.contains(ALICE_PASSWORD),
+        "the password is never cached"
+    );
+    assert!(!args.contains(&ALICE_PASSWORD), "never in argv");
+
+    // The environment variable source, in a fresh cache.
+    let home2 = tempfile::tempdir().unwrap();
+    let args: Vec<&str> = [
+        &base[..],
+        &["--password-env", "IAM_PW", "--non-interactive"],
+    ]
+    .concat();
+    let mut cmd = helper(home2.path(), &args, "get");
+    cmd.env("IAM_PW", ALICE_PASSWORD);
+    let out = run(cmd, REQUEST);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!stderr(&out).contains(ALICE_PASSWORD));
+    assert_eq!(idp.token_requests("password"), 2);
+}
+
+#[test]
+fn password_flow_errors_name_the_fix() {
+    let idp = Idp::start();
+    let home = tempfile::tempdir().unwrap();
+    let bad = home.path().join("bad");
+    fs::write(&bad, "not-the-password").unwrap();
+    let good = home.path().join("good");
+    fs::write(&good, ALICE_PASSWORD).unwrap();
+    let common = |client: &'static str, file: &Path| -> Vec<String> {
+        [
+            "--issuer",
+            idp.issuer(),
+            "--client-id",
+            client,
+            "--flow",
+            "password",
+            "--username",
+            ALICE,
+            "--non-interactive",
+            "--password-file",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([file.to_str().unwrap().to_string()])
+        .collect()
+    };
+    let args = common(PW_CLIENT, &bad);
+    let out = run(
+        helper(
+            home.path(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            "get",
+        ),
+        REQUEST,
+    );
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert!(
+        stderr(&out).contains("wrong username or password"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("not-the-password"));
+    let cached = fs::read_dir(home.path().join(".local/state/git-credential-iam"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.ends_with(".json") && !n.starts_with("discovery-")
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(cached, 0, "a refused password caches nothing");
+    // A client without the grant.
+    let args = common(PUBLIC_CLIENT, &good);
+    let out = run(
+        helper(
+            home.path(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            "get",
+        ),
+        REQUEST,
+    );
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let e = stderr(&out);
+    assert!(
+        e.contains("administrator") && e.contains(PUBLIC_CLIENT) && e.contains("device flow"),
+        "{e}"
+    );
+
+    // Non-interactive with no password source: fast, exit 3, no prompt, no deprecation noise.
+    let start = Instant::now();
+    let args = [
+        "--issuer",
+        idp.issuer(),
+        "--client-id",
+        PW_CLIENT,
+        "--flow",
+        "password",
+        "--username",
+        ALICE,
+        "--non-interactive",
+    ];
+    let out = run(helper(home.path(), &args, "get"), REQUEST);
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--password-file"));
+}
+
+#[test]
+fn password_flow_askpass_and_confidential_client() {
+    let idp = Idp::start();
+    let home = tempfile::tempdir().unwrap();
+    let askpass = home.path().join("askpass.sh");
+    let log = home.path().join("askpass.log");
+    fs::write(
+        &askpass,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> {}\necho '{ALICE_PASSWORD}'\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&askpass, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let secret = home.path().join("secret");
+    fs::write(&secret, CONF_SECRET).unwrap();
+    let args = [
+        "--issuer",
+        idp.issuer(),
+        "--client-id",
+        PW_CONF_CLIENT,
+        "--client-secret-file",
+        secret.to_str().unwrap(),
+        "--flow",
+        "password",
+        "--username",
+        ALICE,
+        "--interactive",
+    ];
+    let mut cmd = helper(home.path(), &args, "get");
+    cmd.env("GIT_ASKPASS", &askpass);
+    let out = run(cmd, REQUEST);
+    assert!(out.status.success(), "{out:?}");
+    let asked = fs::read_to_string(&log).unwrap();
+    assert!(asked.contains("Password for alice@127.0.0.1"), "{asked}");
+    assert!(!stderr(&out).contains(CONF_SECRET) && !stderr(&out).contains(ALICE_PASSWORD));
+}
+
+#[test]
+fn register_then_device_flow_and_refresh_by_account_name() {
+    let idp = Idp::start();
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("conf/config.toml");
+    let cfg = config.to_str().unwrap();
+
+    let out = run(
+        helper(
+            home.path(),
+            &[
+                "--issuer",
+                idp.issuer(),
+                "--account",
+                "lab",
+                "--config",
+                cfg,
+                "--print",
+            ],
+            "register",
+        ),
+        "",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        printed.contains("client_id: ") && printed.contains("registration_access_token: [saved to"),
+        "{printed}"
+    );
+    let e = stderr(&out);
+    assert!(e.contains("credential.helper \"iam --account lab"), "{e}");
+    assert_eq!(idp.counters()["registration"], 1);
+    let text = fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains("[account.lab]") && text.contains("client-id = "),
+        "{text}"
+    );
+    let reg = fs::read_to_string(home.path().join("conf/lab.registration")).unwrap();
+    assert!(
+        !text.contains(reg.trim()),
+        "the registration token is not in the config"
+    );
+    assert!(!printed.contains(reg.trim()) && !e.contains(reg.trim()));
+
+    // The same name again is refused, and nothing changes.
+    let again = run(
+        helper(
+            home.path(),
+            &[
+                "--issuer",
+                idp.issuer(),
+                "--account",
+                "lab",
+                "--config",
+                cfg,
+            ],
+            "register",
+        ),
+        "",
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(fs::read_to_string(&config).unwrap(), text);
+
+    // --account lab alone: device flow, then a refresh.
+    let mut child = helper(
+        home.path(),
+        &["--account", "lab", "--config", cfg, "--interactive"],
+        "get",
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), REQUEST.as_bytes()).unwrap();
+    let mut lines = Lines::spawn(child.stderr.take().unwrap());
+    let code =
+        find_user_code(&lines.wait_for(|l| l.contains("Code:"), T).expect("a code")).unwrap();
+    idp.approve(&code);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", lines.rest(T));
+    idp.reset_counters();
+    let out = run(
+        helper(
+            home.path(),
+            &[
+                "--account",
+                "lab",
+                "--config",
+                cfg,
+                "--non-interactive",
+                "--min-lifetime",
+                "999999",
+            ],
+            "get",
+        ),
+        REQUEST,
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(idp.token_requests("refresh_token"), 1);
+
+    // A confidential registration keeps its secret in a 0600 file named in the config.
+    let out = run(
+        helper(
+            home.path(),
+            &[
+                "--issuer",
+                idp.issuer(),
+                "--account",
+                "lab2",
+                "--config",
+                cfg,
+                "--confidential",
+            ],
+            "register",
+        ),
+        "",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let secret_file = home.path().join("conf/lab2.secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&secret_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let secret = fs::read_to_string(&secret_file).unwrap();
+    let text = fs::read_to_string(&config).unwrap();
+    assert!(
+        !text.contains(secret.trim()) && text.contains("client-secret-file"),
+        "{text}"
+    );
+}
+
+#[test]
+fn register_refused_names_the_manual_page() {
+    // A provider without a registration endpoint: the fault server of tests/faults.rs is not
+    // shared, so use a plain http server that serves only discovery.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let issuer = url.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            let mut s = s;
+            let mut buf = [0u8; 4096];
+            let _ = std::io::Read::read(&mut s, &mut buf);
+            let body = format!(r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/token"}}"#);
+            let _ = std::io::Write::write_all(
+                &mut s,
+                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+            );
+        }
+    });
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("c.toml");
+    let out = run(
+        helper(
+            home.path(),
+            &[
+                "--issuer",
+                &url,
+                "--account",
+                "x",
+                "--config",
+                cfg.to_str().unwrap(),
+            ],
+            "register",
+        ),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let e = stderr(&out);
+    assert!(
+        e.contains("no dynamic client registration") && e.contains("My clients"),
+        "{e}"
+    );
+    assert!(!cfg.exists(), "nothing written");
+}
