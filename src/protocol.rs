@@ -113,9 +113,11 @@ impl Request {
 
     /// `url=` sets protocol, host, path and username from a URL, as git does.
     fn apply_url(&mut self, url: &str) -> Result<()> {
-        let Some((proto, rest)) = url.split_once("://") else {
+        // git refuses a URL without a scheme too ("url has no scheme"); an empty protocol would
+        // also read back as unset.
+        let Some((proto, rest)) = url.split_once("://").filter(|(p, _)| !p.is_empty()) else {
             return Err(Error::Input(format!(
-                "url without '://': {:?}",
+                "url without a scheme (expected protocol://host/...): {:?}",
                 truncate(url, 60)
             )));
         };
@@ -134,6 +136,55 @@ impl Request {
         self.host = (!host.is_empty()).then(|| host.to_string());
         self.path = (!path.is_empty()).then(|| path.to_string());
         Ok(())
+    }
+
+    /// Writes the request as git writes one to a helper (`credential_write` in git's
+    /// credential.c): the `capability[]` lines, then `authtype`, `credential`, `protocol`,
+    /// `host`, `path`, `username`, `password`, `oauth_refresh_token`, `password_expiry_utc`, the
+    /// `wwwauth[]` lines in their order, and a blank line that ends the block (git closes the
+    /// pipe instead; [`Request::read_from`] takes either). Unset fields are left out.
+    ///
+    /// The inverse of [`Request::read_from`]: whatever this writes reads back equal. So it
+    /// refuses, writing nothing, what could not: a value with LF, CR or NUL (it would end or
+    /// break the line, or inject a key), an empty value (it reads back as unset, and in an
+    /// array it means "reset"), a line longer than [`MAX_LINE`] or a request larger than
+    /// [`MAX_INPUT`]. Errors name the key, never the value.
+    pub fn write_to<W: Write + ?Sized>(&self, out: &mut W) -> Result<()> {
+        let mut buf = String::with_capacity(256);
+        for c in &self.capabilities {
+            write_item(&mut buf, "capability[]", c)?;
+        }
+        fn secret(s: &Option<Secret<String>>) -> Option<&str> {
+            s.as_ref().map(|s| s.expose().as_str())
+        }
+        let scalars = [
+            ("authtype", self.authtype.as_deref()),
+            ("credential", secret(&self.credential)),
+            ("protocol", self.protocol.as_deref()),
+            ("host", self.host.as_deref()),
+            ("path", self.path.as_deref()),
+            ("username", self.username.as_deref()),
+            ("password", secret(&self.password)),
+            ("oauth_refresh_token", secret(&self.oauth_refresh_token)),
+            ("password_expiry_utc", self.password_expiry_utc.as_deref()),
+        ];
+        for (key, value) in scalars {
+            if let Some(v) = value {
+                write_item(&mut buf, key, v)?;
+            }
+        }
+        for w in &self.wwwauth {
+            write_item(&mut buf, "wwwauth[]", w)?;
+        }
+        buf.push('\n');
+        if buf.len() > MAX_INPUT {
+            return Err(Error::Input(format!(
+                "the request would be larger than {MAX_INPUT} bytes; refusing to write it"
+            )));
+        }
+        out.write_all(buf.as_bytes())
+            .and_then(|_| out.flush())
+            .map_err(|e| Error::Input(format!("cannot write the request: {e}")))
     }
 
     /// Whether git announced a capability (`capability[]=authtype`).
@@ -175,6 +226,33 @@ fn push_array(list: &mut Vec<String>, value: String) {
     } else {
         list.push(value);
     }
+}
+
+/// Appends `key=value\n`, or refuses a value that would not read back as itself.
+fn write_item(buf: &mut String, key: &str, value: &str) -> Result<()> {
+    let refuse = |why: &str| -> Result<()> {
+        Err(Error::Input(format!(
+            "the value of {key} {why}; refusing to write it"
+        )))
+    };
+    if value.is_empty() {
+        return refuse(if key.ends_with("[]") {
+            "is empty (git reads an empty array value as a reset)"
+        } else {
+            "is empty (git reads it as unset)"
+        });
+    }
+    if value.bytes().any(|b| b == b'\n' || b == b'\r' || b == 0) {
+        return refuse("contains a newline, CR or NUL");
+    }
+    if key.len() + 1 + value.len() > MAX_LINE {
+        return refuse(&format!("makes a line longer than {MAX_LINE} bytes"));
+    }
+    buf.push_str(key);
+    buf.push('=');
+    buf.push_str(value);
+    buf.push('\n');
+    Ok(())
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -295,6 +373,7 @@ wwwauth[]=Bearer realm=\"example\", error=\"invalid_token\"\nwwwauth[]=Basic rea
             "host=a\rb\n",
             "host=a\0b\n",
             "url=nonsense\n",
+            "url=://host/path\n",
         ] {
             let e = Request::parse(bad).unwrap_err();
             assert!(matches!(e, Error::Input(_)), "{bad:?}");
@@ -361,6 +440,102 @@ wwwauth[]=Bearer realm=\"example\", error=\"invalid_token\"\nwwwauth[]=Basic rea
         .write_to(&mut out);
         assert!(e.is_err());
         assert!(out.is_empty());
+    }
+
+    fn full_request() -> Request {
+        Request {
+            protocol: Some("https".into()),
+            host: Some("git.example.org:8443".into()),
+            path: Some("group/repo.git".into()),
+            username: Some("bob".into()),
+            password: Some(Secret::new("p=w d".into())),
+            authtype: Some("Bearer".into()),
+            credential: Some(Secret::new("T0K".into())),
+            oauth_refresh_token: Some(Secret::new("RT".into())),
+            password_expiry_utc: Some("1700000000".into()),
+            wwwauth: vec!["Bearer realm=\"a\"".into(), "Basic realm=\"b\"".into()],
+            capabilities: vec!["authtype".into(), "state".into()],
+        }
+    }
+
+    fn written(r: &Request) -> Result<String> {
+        let mut out = Vec::new();
+        let res = r.write_to(&mut out);
+        if res.is_err() {
+            assert!(out.is_empty(), "a refused request writes nothing");
+        }
+        res.map(|()| String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn writes_request_in_gits_order() {
+        assert_eq!(
+            written(&full_request()).unwrap(),
+            "capability[]=authtype\ncapability[]=state\nauthtype=Bearer\ncredential=T0K\n\
+             protocol=https\nhost=git.example.org:8443\npath=group/repo.git\nusername=bob\n\
+             password=p=w d\noauth_refresh_token=RT\npassword_expiry_utc=1700000000\n\
+             wwwauth[]=Bearer realm=\"a\"\nwwwauth[]=Basic realm=\"b\"\n\n"
+        );
+        assert_eq!(written(&Request::default()).unwrap(), "\n");
+    }
+
+    #[test]
+    fn write_then_parse_is_identity() {
+        for r in [
+            full_request(),
+            Request::default(),
+            Request::parse(SEEN).unwrap(),
+        ] {
+            assert_eq!(Request::parse(&written(&r).unwrap()).unwrap(), r);
+        }
+        // And parse then write gives back what git sent, in git's order.
+        let seen = Request::parse(SEEN).unwrap();
+        let again = written(&seen).unwrap();
+        assert_eq!(written(&Request::parse(&again).unwrap()).unwrap(), again);
+    }
+
+    #[test]
+    fn write_refuses_what_would_not_read_back() {
+        type Set = fn(&mut Request, &str);
+        let fields: [(&str, Set); 11] = [
+            ("protocol", |r, v| r.protocol = Some(v.into())),
+            ("host", |r, v| r.host = Some(v.into())),
+            ("path", |r, v| r.path = Some(v.into())),
+            ("username", |r, v| r.username = Some(v.into())),
+            ("password", |r, v| r.password = Some(Secret::new(v.into()))),
+            ("authtype", |r, v| r.authtype = Some(v.into())),
+            ("credential", |r, v| {
+                r.credential = Some(Secret::new(v.into()))
+            }),
+            ("oauth_refresh_token", |r, v| {
+                r.oauth_refresh_token = Some(Secret::new(v.into()))
+            }),
+            ("password_expiry_utc", |r, v| {
+                r.password_expiry_utc = Some(v.into())
+            }),
+            ("wwwauth[]", |r, v| r.wwwauth.push(v.into())),
+            ("capability[]", |r, v| r.capabilities.push(v.into())),
+        ];
+        let long = "x".repeat(MAX_LINE);
+        for (key, set) in fields {
+            for bad in ["a\nquit=1", "a\rb", "a\0b", "\n", "", long.as_str()] {
+                let mut r = full_request();
+                set(&mut r, bad);
+                let e = written(&r).unwrap_err();
+                let msg = e.to_string();
+                assert!(matches!(e, Error::Input(_)), "{key} {bad:?}: {msg}");
+                assert!(msg.contains(key), "{msg}");
+                assert!(!msg.contains('\n') && !msg.contains("quit"), "{msg}");
+            }
+            // The longest value that still fits on one line is written and reads back.
+            let mut r = Request::default();
+            set(&mut r, &"y".repeat(MAX_LINE - key.len() - 1));
+            assert_eq!(Request::parse(&written(&r).unwrap()).unwrap(), r, "{key}");
+        }
+        let mut r = Request::default();
+        r.wwwauth = vec!["z".repeat(60_000); 20];
+        let e = written(&r).unwrap_err();
+        assert!(e.to_string().contains("larger"), "{e}");
     }
 
     #[test]
