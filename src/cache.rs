@@ -59,7 +59,8 @@ impl Entry {
     pub fn valid_access_token(&self, now: i64, min_lifetime: u64) -> Option<(&str, i64)> {
         let token = self.access_token.as_ref()?;
         let exp = self.expires_at?;
-        (exp - now >= min_lifetime as i64).then_some((token.expose().as_str(), exp))
+        let min = i64::try_from(min_lifetime).unwrap_or(i64::MAX);
+        (exp.saturating_sub(now) >= min).then_some((token.expose().as_str(), exp))
     }
 
     fn belongs_to(&self, s: &Settings) -> bool {

@@ -532,8 +532,10 @@ wwwauth[]=Bearer realm=\"example\", error=\"invalid_token\"\nwwwauth[]=Basic rea
             set(&mut r, &"y".repeat(MAX_LINE - key.len() - 1));
             assert_eq!(Request::parse(&written(&r).unwrap()).unwrap(), r, "{key}");
         }
-        let mut r = Request::default();
-        r.wwwauth = vec!["z".repeat(60_000); 20];
+        let r = Request {
+            wwwauth: vec!["z".repeat(60_000); 20],
+            ..Request::default()
+        };
         let e = written(&r).unwrap_err();
         assert!(e.to_string().contains("larger"), "{e}");
     }

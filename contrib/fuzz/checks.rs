@@ -48,7 +48,9 @@ pub fn check_protocol(input: &[u8]) -> Result<Request, Error> {
     let again = Request::read_from(&mut &out[..]).expect("a written request parses");
     assert_eq!(again, req, "write then parse is not the identity");
     let mut out2 = Vec::new();
-    again.write_to(&mut out2).expect("a written request writes again");
+    again
+        .write_to(&mut out2)
+        .expect("a written request writes again");
     assert_eq!(out, out2, "writing is not canonical");
     Ok(req)
 }

@@ -1,0 +1,575 @@
+//! Hostile input: what git (or anyone who can write to the helper's stdin or its cache
+//! directory) could feed the helper.
+//!
+//! * Property tests (proptest): every request `Request::write_to` accepts parses back equal;
+//!   parsing arbitrary bytes never panics and fails only with a one-line input error; the cache
+//!   loader never panics on arbitrary file content.
+//! * The real binary on oversized input, NUL, CR, a line without `=`, invalid UTF-8 and 10,000
+//!   `wwwauth[]` lines: the right exit code, one line on stderr, nothing on stdout, no panic,
+//!   bounded time and memory.
+//! * The fuzz targets' seed corpus (`contrib/fuzz/corpus/*/`) and the inputs the fuzzers found,
+//!   through the same checks the fuzz targets make (`contrib/fuzz/checks.rs`), on stable.
+
+#[path = "../contrib/fuzz/checks.rs"]
+mod checks;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use checks::{CacheFixture, Loaded, check_protocol};
+use git_credential_iam::protocol::{MAX_INPUT, MAX_LINE, Request};
+use git_credential_iam::secret::Secret;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+// ------------------------------------------------------------------------------------------
+// Property tests
+
+/// A value git could send: one or more characters, anything but LF, CR and NUL. Mostly
+/// printable ASCII with `=` and spaces, some arbitrary Unicode (tabs, other control characters,
+/// U+2028, astral planes).
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[ -~]{1,40}",
+        2 => "[a-z=]{1,6}( [a-z=\"]{1,6}){0,3}",
+        2 => r"[^\n\r\x00]{1,20}",
+        1 => "[=]{1,3}",
+        1 => "[éü中文😀\t\u{b}\u{c}\u{85}\u{2028} ]{1,10}",
+    ]
+}
+
+fn secret() -> impl Strategy<Value = Option<Secret<String>>> {
+    proptest::option::of(value().prop_map(Secret::new))
+}
+
+prop_compose! {
+    fn request()(
+        (protocol, host, path, username) in (
+            proptest::option::of(value()),
+            proptest::option::of(value()),
+            proptest::option::of(value()),
+            proptest::option::of(value()),
+        ),
+        (password, credential, oauth_refresh_token) in (secret(), secret(), secret()),
+        (authtype, password_expiry_utc) in (
+            proptest::option::of(value()),
+            proptest::option::of(value()),
+        ),
+        wwwauth in proptest::collection::vec(value(), 0..8),
+        capabilities in proptest::collection::vec(value(), 0..4),
+    ) -> Request {
+        Request {
+            protocol, host, path, username, password, authtype, credential,
+            oauth_refresh_token, password_expiry_utc, wwwauth, capabilities,
+        }
+    }
+}
+
+/// Lines that look like git's, with the usual ways to get them wrong.
+fn request_like_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let key = prop_oneof![
+        4 => prop::sample::select(vec![
+            "protocol", "host", "path", "username", "password", "authtype", "credential",
+            "oauth_refresh_token", "password_expiry_utc", "url", "wwwauth[]", "capability[]",
+            "state[]", "ephemeral", "continue", "quit", "",
+        ])
+        .prop_map(String::from),
+        1 => "[ -~]{0,12}",
+    ];
+    let val = prop_oneof![
+        12 => value().prop_map(String::into_bytes),
+        1 => Just(Vec::new()),
+        1 => "(https?|ssh|)://([a-z]{0,5}(:[a-z]{0,3})?@)?[a-z.:0-9]{0,12}(/[a-z/.]{0,10})?"
+            .prop_map(String::into_bytes),
+        1 => proptest::collection::vec(any::<u8>(), 0..16),
+    ];
+    // Mostly well-formed lines, so that most requests parse and the write-back is checked.
+    let sep = prop_oneof![30 => Just("="), 1 => Just(""), 1 => Just("==")];
+    let end = prop_oneof![60 => Just("\n"), 1 => Just("\r\n"), 1 => Just("\0\n"), 1 => Just("")];
+    proptest::collection::vec((key, sep, val, end), 0..12).prop_map(|lines| {
+        let mut out = Vec::new();
+        for (k, s, v, e) in lines {
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(s.as_bytes());
+            out.extend_from_slice(&v);
+            out.extend_from_slice(e.as_bytes());
+        }
+        out
+    })
+}
+
+/// A JSON value of any type, with the extremes.
+fn json_any() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        prop::sample::select(vec![i64::MIN, i64::MAX, -1, 0, 4_294_967_296]).prop_map(Value::from),
+        Just(Value::from(u64::MAX)),
+        ".{0,12}".prop_map(Value::from),
+        Just(json!([])),
+        Just(json!({"a": [1, {"b": null}]})),
+    ]
+}
+
+/// A field that is usually of the right type (`good`), sometimes of any type, sometimes absent.
+fn field<S: Strategy<Value = Value> + 'static>(good: S) -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        30 => good.prop_map(Some),
+        1 => json_any().prop_map(Some),
+        1 => Just(None),
+    ]
+}
+
+fn string_field(right: &'static str) -> impl Strategy<Value = Option<Value>> {
+    field(prop_oneof![4 => Just(right.to_string()), 1 => ".{0,12}"].prop_map(Value::from))
+}
+
+/// A cache file: a JSON object close to an `Entry`, maybe with unknown fields, then maybe
+/// truncated or with one byte replaced.
+fn cache_file() -> impl Strategy<Value = Vec<u8>> {
+    let object = (
+        (
+            field(prop_oneof![8 => Just(1u32), 1 => 0u32..=3].prop_map(Value::from)),
+            string_field("https://iam.example/"),
+            string_field("cli"),
+            string_field("openid offline_access"),
+            field(proptest::option::of(".{0,8}").prop_map(|a| a.map_or(Value::Null, Value::from))),
+        ),
+        (
+            field(".{0,30}".prop_map(Value::from)),
+            field(any::<i64>().prop_map(Value::from)),
+            field(".{0,30}".prop_map(Value::from)),
+            field(any::<i64>().prop_map(Value::from)),
+            proptest::option::of(("[a-z_]{1,8}", json_any())),
+        ),
+    )
+        .prop_map(
+            |((version, issuer, client_id, scope, audience), (at, exp, rt, upd, extra))| {
+                let mut m = serde_json::Map::new();
+                for (k, v) in [
+                    ("version", version),
+                    ("issuer", issuer),
+                    ("client_id", client_id),
+                    ("scope", scope),
+                    ("audience", audience),
+                    ("access_token", at),
+                    ("expires_at", exp),
+                    ("refresh_token", rt),
+                    ("updated_at", upd),
+                ] {
+                    if let Some(v) = v {
+                        m.insert(k.into(), v);
+                    }
+                }
+                if let Some((k, v)) = extra {
+                    m.insert(k, v);
+                }
+                serde_json::to_vec_pretty(&Value::Object(m)).unwrap()
+            },
+        );
+    (
+        object,
+        prop_oneof![6 => Just(None), 1 => any::<prop::sample::Index>().prop_map(Some)],
+        prop_oneof![6 => Just(None), 1 => (any::<prop::sample::Index>(), any::<u8>()).prop_map(Some)],
+    )
+        .prop_map(|(mut bytes, cut, flip)| {
+            if let Some((i, b)) = flip
+                && !bytes.is_empty()
+            {
+                let i = i.index(bytes.len());
+                bytes[i] = b;
+            }
+            if let Some(i) = cut {
+                bytes.truncate(i.index(bytes.len() + 1));
+            }
+            bytes
+        })
+}
+
+proptest! {
+    #[test]
+    fn write_then_parse_is_identity(req in request()) {
+        let mut out = Vec::new();
+        req.write_to(&mut out).unwrap();
+        let text = std::str::from_utf8(&out).unwrap();
+        // key=value lines, then the blank line that ends the block.
+        let body = text.strip_suffix('\n').unwrap();
+        prop_assert!(body.is_empty() || body.ends_with('\n'), "{text:?}");
+        for line in body.lines() {
+            prop_assert!(line.contains('=') && !line.contains(['\r', '\0']), "{line:?}");
+        }
+        prop_assert_eq!(&Request::parse(text).unwrap(), &req);
+        // And the same through the fuzz target's checks (buffer sizes, canonical output).
+        prop_assert_eq!(check_protocol(&out).unwrap(), req);
+    }
+
+    #[test]
+    fn parse_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = check_protocol(&bytes);
+    }
+
+    #[test]
+    fn parse_request_like_bytes(bytes in request_like_bytes()) {
+        let _ = check_protocol(&bytes);
+    }
+
+    #[test]
+    fn cache_load_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let dir = tempfile::tempdir().unwrap();
+        CacheFixture::new(dir.path()).check(&bytes);
+    }
+
+    #[test]
+    fn cache_load_entry_like_files(bytes in cache_file()) {
+        let dir = tempfile::tempdir().unwrap();
+        let got = CacheFixture::new(dir.path()).check(&bytes);
+        // A well-formed file of this account with a known format is always accepted.
+        if let Ok(e) = serde_json::from_slice::<git_credential_iam::cache::Entry>(&bytes) {
+            let ours = e.issuer == "https://iam.example/" && e.client_id == "cli"
+                && e.audience.is_none();
+            let expected = if e.version > git_credential_iam::cache::VERSION {
+                Loaded::Refused
+            } else if ours {
+                Loaded::Entry
+            } else {
+                Loaded::Other
+            };
+            prop_assert_eq!(got, expected);
+        } else {
+            prop_assert_eq!(got, Loaded::MovedAside);
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The real binary on hostile stdin
+
+/// How one run of the helper ended.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    /// Peak resident set size of the helper process, from `wait4` (Linux: kilobytes).
+    max_rss_kb: i64,
+    elapsed: Duration,
+}
+
+/// Longest a run may take (a debug build on a busy machine; a run takes about 0.1 s).
+const RUN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Memory bound for any input: the helper reads at most 1 MiB, one line of at most 64 KiB.
+const MAX_RSS_KB: i64 = 20 * 1024;
+
+/// Runs `git-credential-iam --issuer http://127.0.0.1:9/ --client-id x --cache-dir TMP
+/// --non-interactive get` with a clean environment and `input` on stdin. Reaps the child with
+/// `wait4` for its peak memory, and kills it after [`RUN_TIMEOUT`].
+#[cfg(target_os = "linux")]
+#[allow(clippy::zombie_processes)] // reaped with wait4, not Child::wait
+fn run_get(input: Vec<u8>) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_git-credential-iam"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .args([
+            "--issuer",
+            "http://127.0.0.1:9/",
+            "--client-id",
+            "x",
+            "--cache-dir",
+        ])
+        .arg(home.path().join("cache"))
+        .args(["--non-interactive", "get"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The helper stops reading at the first bad line: the rest of the write fails (EPIPE).
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = r.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let pid = child.id() as libc::pid_t;
+    let (status, rusage) = loop {
+        let mut status = 0;
+        // SAFETY: plain syscall; `status` and `ru` are valid for writes.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
+        assert!(r >= 0, "wait4: {}", std::io::Error::last_os_error());
+        if r == pid {
+            break (status, ru);
+        }
+        if start.elapsed() > RUN_TIMEOUT {
+            let _ = child.kill();
+            // SAFETY: as above; reaps the killed child.
+            unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+            panic!("the helper did not finish within {RUN_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = start.elapsed();
+    writer.join().unwrap();
+    Run {
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+        max_rss_kb: rusage.ru_maxrss,
+        elapsed,
+    }
+}
+
+/// The run ended with exit code `code` and exactly one line on stderr (containing `needle`),
+/// nothing on stdout, no panic, within bounded time and memory.
+#[cfg(target_os = "linux")]
+fn assert_one_line_exit(what: &str, r: &Run, code: i32, needle: &str) {
+    assert_eq!(r.code, Some(code), "{what}: {r:?}");
+    assert!(r.stdout.is_empty(), "{what}: something on stdout: {r:?}");
+    assert!(!r.stderr.contains("panicked"), "{what}: {r:?}");
+    assert!(
+        r.stderr.ends_with('\n') && r.stderr.matches('\n').count() == 1,
+        "{what}: not exactly one line on stderr: {:?}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(needle), "{what}: {:?}", r.stderr);
+    assert!(
+        r.max_rss_kb < MAX_RSS_KB,
+        "{what}: peak RSS {} kB",
+        r.max_rss_kb
+    );
+    assert!(r.elapsed < RUN_TIMEOUT, "{what}: took {:?}", r.elapsed);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn binary_refuses_hostile_stdin_with_one_line() {
+    let line_of = |n: usize| format!("protocol=https\nhost={}\n", "a".repeat(n)).into_bytes();
+    let two_mib = 2 << 20;
+    let many_lines = b"wwwauth[]=Basic realm=\"x\"\n".repeat(two_mib / 26 + 1);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("a 70,000-byte line", line_of(70_000), "longer than 65535"),
+        (
+            "a line just over the limit",
+            line_of(MAX_LINE),
+            "longer than 65535",
+        ),
+        (
+            "2 MiB on one line",
+            vec![b'a'; two_mib],
+            "longer than 65535",
+        ),
+        ("2 MiB of lines", many_lines, "larger than 1048576"),
+        ("a NUL byte", b"protocol=https\nhost=a\0b\n".to_vec(), "NUL"),
+        ("a lone NUL", b"\0".to_vec(), "NUL"),
+        (
+            "CRLF line ends",
+            b"protocol=https\r\nhost=a\r\n\r\n".to_vec(),
+            "carriage return",
+        ),
+        (
+            "a key without =",
+            b"protocol=https\nhost\n".to_vec(),
+            "without '='",
+        ),
+        (
+            "invalid UTF-8",
+            b"protocol=https\nhost=\xff\xfe\n".to_vec(),
+            "UTF-8",
+        ),
+        (
+            "a URL without a scheme",
+            b"url=://host/path\n".to_vec(),
+            "scheme",
+        ),
+    ];
+    for (what, input, needle) in cases {
+        let r = run_get(input);
+        assert_one_line_exit(what, &r, 2, needle);
+        assert!(
+            r.stderr
+                .starts_with("git-credential-iam: bad input from git: "),
+            "{r:?}"
+        );
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn binary_accepts_10000_challenges_then_needs_a_login() {
+    // Accepted (under both limits): the helper goes on, finds no login, and may not prompt.
+    let input = b"wwwauth[]=Basic realm=\"x\"\n".repeat(10_000);
+    let r = run_get([b"protocol=https\nhost=git.example.org\n".as_slice(), &input].concat());
+    assert_one_line_exit("10,000 wwwauth[] lines", &r, 3, "no valid login");
+    assert!(!r.stderr.contains("bad input"), "{r:?}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn binary_accepts_the_largest_request() {
+    // Lines of MAX_LINE bytes and MAX_INPUT bytes in all (with the blank line): accepted, and
+    // written back byte for byte; one byte more is refused.
+    let full = format!("wwwauth[]={}\n", "b".repeat(MAX_LINE - "wwwauth[]=".len()));
+    let n = (MAX_INPUT - 1) / full.len();
+    let last = MAX_INPUT - 1 - n * full.len() - "wwwauth[]=\n".len();
+    let mut input = full.repeat(n) + &format!("wwwauth[]={}\n", "c".repeat(last)) + "\n";
+    assert_eq!(input.len(), MAX_INPUT);
+    let req = Request::parse(&input).unwrap();
+    assert_eq!(req.wwwauth.len(), n + 1);
+    let mut out = Vec::new();
+    req.write_to(&mut out).unwrap();
+    assert!(out == input.as_bytes());
+    let mut big = req.clone();
+    big.wwwauth[n].push('c');
+    assert!(
+        big.write_to(&mut Vec::new())
+            .unwrap_err()
+            .to_string()
+            .contains("larger")
+    );
+    input.insert(input.len() - 2, 'c');
+    assert!(
+        Request::parse(&input)
+            .unwrap_err()
+            .to_string()
+            .contains("larger")
+    );
+    input.remove(input.len() - 3);
+    let r = run_get(input.into_bytes());
+    assert_one_line_exit("the largest request", &r, 3, "no valid login");
+}
+
+// ------------------------------------------------------------------------------------------
+// The fuzz corpus and the fuzzers' findings
+
+fn corpus(target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("contrib/fuzz/corpus")
+        .join(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} is empty", dir.display());
+    files
+}
+
+fn name(p: &Path) -> &str {
+    p.file_name().unwrap().to_str().unwrap()
+}
+
+#[test]
+fn seed_corpus_is_small() {
+    let files: Vec<PathBuf> = ["protocol", "cache_load"]
+        .iter()
+        .flat_map(|t| corpus(t))
+        .collect();
+    assert!(
+        files.len() <= 50,
+        "{} seed files; keep at most 50",
+        files.len()
+    );
+    for f in files {
+        let len = std::fs::metadata(&f).unwrap().len();
+        assert!(
+            len <= 4096,
+            "{}: {len} bytes; seeds stay small",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn protocol_corpus() {
+    let refused = [
+        "bad-utf8",
+        "crlf",
+        "no-equals",
+        "nul",
+        "url-empty-scheme",
+        "url-no-scheme",
+    ];
+    for f in corpus("protocol") {
+        let got = check_protocol(&std::fs::read(&f).unwrap());
+        assert_eq!(
+            got.is_err(),
+            refused.contains(&name(&f)),
+            "{}: {got:?}",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn cache_load_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = CacheFixture::new(dir.path());
+    for f in corpus("cache_load") {
+        let got = fixture.check(&std::fs::read(&f).unwrap());
+        let expected = match name(&f) {
+            "good" | "good-minimal" | "extreme-expiry" | "unknown-fields" | "escapes" => {
+                Loaded::Entry
+            }
+            "other-account" | "other-audience" => Loaded::Other,
+            "newer-version" => Loaded::Refused,
+            _ => Loaded::MovedAside,
+        };
+        assert_eq!(got, expected, "{}", f.display());
+    }
+}
+
+/// Inputs the fuzzers (or their seeds) made fail, kept as regressions.
+#[test]
+fn fuzz_regressions_protocol() {
+    // `url=` with an empty scheme was accepted as `protocol=` "" (which reads back as unset, so
+    // parse and write disagreed); git refuses it ("url has no scheme").
+    let e = check_protocol(b"url=://host/path\n").unwrap_err();
+    assert!(e.to_string().contains("scheme"), "{e}");
+}
+
+/// Found by the `cache_load` fuzz target's seeds (`extreme-expiry`): an `expires_at` near
+/// `i64::MIN` in a cache file makes `Entry::valid_access_token` compute `exp - now` with an
+/// overflow: a panic in a debug build, and in a release build (no overflow checks) a wrap to a
+/// huge lifetime, so the long-expired token is served forever and never refreshed. Fixed in
+/// src/cache.rs (`exp.saturating_sub(now)`).
+#[test]
+fn fuzz_regression_cache_expiry_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = CacheFixture::new(dir.path());
+    let file = br#"{"version":1,"issuer":"https://iam.example/","client_id":"cli",
+        "scope":"openid offline_access","access_token":"at","expires_at":-9223372036854775808}"#;
+    std::fs::write(&fixture.files.data, file).unwrap();
+    let e = git_credential_iam::cache::load(&fixture.files, &fixture.settings, &mut |_| {})
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.valid_access_token(1_700_000_000, 60), None);
+}
+
+/// `--min-lifetime` above `i64::MAX` becomes negative in `valid_access_token`
+/// (`min_lifetime as i64`), so a token that expired a second ago was served. Fixed in
+/// src/cache.rs (`i64::try_from(min_lifetime).unwrap_or(i64::MAX)`).
+#[test]
+fn huge_min_lifetime_serves_no_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = CacheFixture::new(dir.path());
+    let mut e = git_credential_iam::cache::Entry::empty(&fixture.settings);
+    e.access_token = Some(Secret::new("at".into()));
+    e.expires_at = Some(1_700_000_000);
+    assert_eq!(e.valid_access_token(1_700_000_001, u64::MAX), None);
+    assert_eq!(e.valid_access_token(1_700_000_000, u64::MAX), None);
+}
