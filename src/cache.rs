@@ -334,6 +334,8 @@ mod tests {
             ca_file: None,
             timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(5),
+            qr: None,
+            browser: None,
         }
     }
 

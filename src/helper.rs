@@ -6,6 +6,7 @@
 
 use std::io::Write;
 
+use crate::browser;
 use crate::cache::{self, AccountFiles, Entry};
 use crate::config::{AuthMode, Interactive, Settings};
 use crate::error::{Error, Result};
@@ -14,13 +15,17 @@ use crate::oauth::{Client, TokenResponse, device, http::host_of};
 use crate::prompt::Prompt;
 use crate::protocol::{Answer, Request};
 use crate::secret::Secret;
+use crate::signin;
 
-/// The process's streams and clock, passed in so tests can drive everything.
+/// The process's streams, clock and environment, passed in so tests can drive everything.
 pub struct Io<'a> {
     pub stdout: &'a mut dyn Write,
     pub stderr: &'a mut dyn Write,
     pub stderr_is_tty: bool,
     pub clock: &'a dyn Fn() -> i64,
+    /// Reads an environment variable (the sign-in looks at `DISPLAY`, `SSH_CONNECTION`,
+    /// `BROWSER`, `COLUMNS`).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl Io<'_> {
@@ -157,11 +162,18 @@ pub fn obtain(
                  run `git-credential-iam login` (with the same options) first"
             )));
         };
-        let da = device::start(&client)?;
-        device::show_instructions(&da, &host, prompt.writer());
-        let t = device::poll(&client, &da)?;
-        let _ = writeln!(prompt.writer(), "git-credential-iam: signed in to {host}.");
-        t
+        let opener = browser::System {
+            env: io.env,
+            os: std::env::consts::OS,
+        };
+        let ui = signin::Ui {
+            qr: s.qr,
+            browser: s.browser,
+            env: io.env,
+            os: std::env::consts::OS,
+            opener: &opener,
+        };
+        signin::sign_in(&client, &host, &mut prompt, &ui, io.clock)?
     };
     store(files, &mut entry, t, io)
 }

@@ -24,7 +24,11 @@ impl LockGuard {
     /// waiting), then blocks until the holder releases it or `timeout` passes, after which it
     /// fails naming the holder. The blocking `lock()` runs on a helper thread so the wait can be
     /// bounded: waiters wake the moment the lock is free (no polling delay), one at a time.
-    pub fn acquire(path: &Path, timeout: Duration, on_wait: impl FnOnce(&str)) -> Result<LockGuard> {
+    pub fn acquire(
+        path: &Path,
+        timeout: Duration,
+        on_wait: impl FnOnce(&str),
+    ) -> Result<LockGuard> {
         let mut file = open_lock_file(path)?;
         match file.try_lock() {
             Ok(()) => {}
@@ -60,7 +64,9 @@ impl Drop for LockGuard {
 /// Blocks in `File::lock` on a thread, for at most `timeout`. If the wait times out, the thread
 /// keeps waiting and releases the lock as soon as it gets it (its receiver is gone).
 fn wait_for_lock(file: File, path: &Path, timeout: Duration) -> Result<File> {
-    let mut probe = file.try_clone().map_err(|e| Error::io("cannot lock", path, e))?;
+    let mut probe = file
+        .try_clone()
+        .map_err(|e| Error::io("cannot lock", path, e))?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let got = file.lock().map(|()| file);

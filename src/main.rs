@@ -16,12 +16,13 @@ fn main() -> ExitCode {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64)
     };
+    let getenv = |k: &str| std::env::var(k).ok();
     let mut io = git_credential_iam::helper::Io {
         stdout: &mut stdout,
         stderr: &mut stderr,
         stderr_is_tty,
         clock: &clock,
+        env: &getenv,
     };
-    let getenv = |k: &str| std::env::var(k).ok();
     ExitCode::from(git_credential_iam::run(args, &mut stdin, &mut io, &getenv))
 }

@@ -9,8 +9,11 @@ use crate::config::Interactive;
 
 /// The destination of the instructions.
 pub enum Prompt<'a> {
-    /// The caller's stderr.
-    Stderr(&'a mut dyn Write),
+    /// The caller's stderr; `terminal` tells whether it is a terminal.
+    Stderr {
+        out: &'a mut dyn Write,
+        terminal: bool,
+    },
     /// The controlling terminal.
     Tty(std::fs::File),
 }
@@ -25,8 +28,14 @@ impl<'a> Prompt<'a> {
     ) -> Option<Prompt<'a>> {
         match mode {
             Interactive::Never => None,
-            Interactive::Always => Some(Prompt::Stderr(stderr)),
-            Interactive::Auto if stderr_is_tty => Some(Prompt::Stderr(stderr)),
+            Interactive::Always => Some(Prompt::Stderr {
+                out: stderr,
+                terminal: stderr_is_tty,
+            }),
+            Interactive::Auto if stderr_is_tty => Some(Prompt::Stderr {
+                out: stderr,
+                terminal: true,
+            }),
             Interactive::Auto => OpenOptions::new()
                 .write(true)
                 .open("/dev/tty")
@@ -39,8 +48,21 @@ impl<'a> Prompt<'a> {
     /// The writer.
     pub fn writer(&mut self) -> &mut dyn Write {
         match self {
-            Prompt::Stderr(w) => *w,
+            Prompt::Stderr { out, .. } => *out,
             Prompt::Tty(f) => f,
         }
+    }
+
+    /// Whether the destination is a terminal (so control sequences and drawings make sense).
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            Prompt::Stderr { terminal, .. } => *terminal,
+            Prompt::Tty(_) => true,
+        }
+    }
+
+    /// Whether the destination is the process's stderr, where errors are printed anyway.
+    pub fn is_stderr(&self) -> bool {
+        matches!(self, Prompt::Stderr { .. })
     }
 }
