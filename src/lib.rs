@@ -7,8 +7,9 @@
 //! talks to the provider in [`oauth`] (discovery, device flow, refresh, revocation) over one HTTP
 //! agent. A device sign-in is shown to the person by [`signin`]: the instructions on the
 //! destination [`prompt`] picks, a [`qr`] code of the link, the page opened by [`browser`], and a
-//! live status line drawn by [`progress`]. Secrets travel wrapped in [`secret::Secret`] so they cannot reach a log or a `Debug`
-//! print. The hot path (a cached, valid token) reads one small file and touches no network.
+//! live status line drawn by [`progress`]. Secrets travel wrapped in [`secret::Secret`] so they
+//! cannot reach a log or a `Debug` print. The hot path (a cached, valid token) reads one small
+//! file and touches no network.
 
 pub mod browser;
 pub mod cache;
