@@ -151,6 +151,8 @@ counters() {
 # ---- 5. git config in the temporary HOME: reset the helper list, then our helper only
 helper=("$bin" --issuer "$issuer" --client-id public-cli --cache-dir "$cache")
 helper_line="$(shq "$bin") --issuer $(shq "$issuer") --client-id public-cli --interactive --cache-dir $(shq "$cache")"
+# --auto approves headlessly: no browser tab for a sign-in nobody does by hand
+if ((auto)); then helper_line+=" --no-browser"; fi
 git config --global credential.helper ''
 git config --global --add credential.helper "$helper_line"
 say "git config --global credential.helper: $helper_line"
@@ -177,8 +179,9 @@ if ((auto)); then
   wait "$clone_pid" || { clone_pid=; die "the first git clone failed"; }
   clone_pid=
 else
-  echo "Open the URL in a browser on THIS machine (the provider listens on 127.0.0.1 only),"
-  echo "enter the code, sign in, and allow access. No browser here? Run: contrib/demo.sh --auto"
+  echo "Open the URL in a browser on THIS machine (the provider listens on 127.0.0.1 only; on a"
+  echo "desktop session the helper opens it for you), enter the code if asked, sign in, and allow"
+  echo "access. No browser here? Run: contrib/demo.sh --auto"
   git clone "$repo_url" "$tmp/clone1" 3>&- || die "the first git clone failed"
 fi
 [[ -f $tmp/clone1/README ]] || die "the first clone has no README"

@@ -408,6 +408,8 @@ mod tests {
             flow: crate::config::Flow::Device,
             password_file: None,
             password_env: None,
+            qr: None,
+            browser: None,
         }
     }
 

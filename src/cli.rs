@@ -63,6 +63,9 @@ Options (also GIT_CREDENTIAL_IAM_<OPTION>, e.g. GIT_CREDENTIAL_IAM_CLIENT_ID, an
   --auth auto|basic|bearer   how git sends the token [default: auto]
   --interactive              always allow the device flow (instructions on stderr)
   --non-interactive          never prompt; fail with exit code 3 when a login is needed
+  --qr, --no-qr              draw the sign-in link as a QR code [default: on a wide terminal]
+  --browser, --no-browser    open the sign-in page in a browser [default: on a local desktop,
+                             not over SSH; the program is $BROWSER, else the system's]
   --ca-file FILE             extra trusted CA certificates (PEM)
   --timeout SECS             network timeout per request [default: 30]
   --lock-timeout SECS        longest wait for another process's login [default: 300]
@@ -147,6 +150,10 @@ impl Cli {
                     "version" => cli.version = true,
                     "interactive" => cli.options.interactive = Some(true),
                     "non-interactive" => cli.options.interactive = Some(false),
+                    "qr" => cli.options.qr = Some(true),
+                    "no-qr" => cli.options.qr = Some(false),
+                    "browser" => cli.options.browser = Some(true),
+                    "no-browser" => cli.options.browser = Some(false),
                     "access-token" => cli.import_access_token = true,
                     "refresh-token" => cli.import_access_token = false,
                     "confidential" => cli.confidential = true,
@@ -197,6 +204,17 @@ mod tests {
         assert_eq!(cli.options.issuer.as_deref(), Some("https://i/"));
         assert_eq!(cli.options.client_id.as_deref(), Some("c"));
         assert_eq!(cli.options.interactive, Some(false));
+        let cli = parse(&["get", "--qr", "--no-browser"]).unwrap();
+        assert_eq!(
+            (cli.options.qr, cli.options.browser),
+            (Some(true), Some(false))
+        );
+        let cli = parse(&["--no-qr", "--browser", "login"]).unwrap();
+        assert_eq!(
+            (cli.options.qr, cli.options.browser),
+            (Some(false), Some(true))
+        );
+        assert!(parse(&["--qr=yes"]).is_err(), "a switch takes no value");
     }
 
     #[test]

@@ -55,6 +55,11 @@ pub struct Options {
     pub flow: Option<Flow>,
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
+    /// Draw the sign-in link as a QR code (`--qr`/`--no-qr`); unset: on a wide enough terminal.
+    pub qr: Option<bool>,
+    /// Open the sign-in page in a browser (`--browser`/`--no-browser`); unset: on a local
+    /// desktop session.
+    pub browser: Option<bool>,
     /// Config file only: URL prefixes (`https://gitlab.example.org/group/`) or hosts
     /// (`gitlab.example.org`) that this account serves.
     #[serde(default)]
@@ -81,6 +86,10 @@ const ENV_OPTIONS: &[&str] = &[
     "flow",
     "password-file",
     "password-env",
+    "qr",
+    "no-qr",
+    "browser",
+    "no-browser",
 ];
 
 impl Options {
@@ -115,18 +124,8 @@ impl Options {
                     }
                 })
             }
-            "interactive" | "non-interactive" => {
-                let yes = match value.trim().to_ascii_lowercase().as_str() {
-                    "1" | "true" | "yes" | "on" => true,
-                    "0" | "false" | "no" | "off" | "" => false,
-                    v => {
-                        return Err(Error::Usage(format!(
-                            "{name} takes true or false, not {v:?}"
-                        )));
-                    }
-                };
-                self.interactive = Some(if name == "interactive" { yes } else { !yes });
-            }
+            "interactive" => self.interactive = Some(flag(name, &value)?),
+            "non-interactive" => self.interactive = Some(!flag(name, &value)?),
             "ca-file" => self.ca_file = Some(value.into()),
             "timeout" => self.timeout = Some(num(&value)?),
             "lock-timeout" => self.lock_timeout = Some(num(&value)?),
@@ -143,6 +142,10 @@ impl Options {
             }
             "password-file" => self.password_file = Some(value.into()),
             "password-env" => self.password_env = Some(value),
+            "qr" => self.qr = Some(flag(name, &value)?),
+            "no-qr" => self.qr = Some(!flag(name, &value)?),
+            "browser" => self.browser = Some(flag(name, &value)?),
+            "no-browser" => self.browser = Some(!flag(name, &value)?),
             _ => return Err(Error::Usage(format!("unknown option --{name}"))),
         }
         Ok(())
@@ -185,12 +188,25 @@ impl Options {
             flow: self.flow.or(lower.flow),
             password_file: self.password_file.or(lower.password_file),
             password_env: self.password_env.or(lower.password_env),
+            qr: self.qr.or(lower.qr),
+            browser: self.browser.or(lower.browser),
             urls: if self.urls.is_empty() {
                 lower.urls
             } else {
                 self.urls
             },
         }
+    }
+}
+
+/// A yes/no option's value from text (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
+fn flag(name: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        v => Err(Error::Usage(format!(
+            "{name} takes true or false, not {v:?}"
+        ))),
     }
 }
 
@@ -278,6 +294,10 @@ pub struct Settings {
     pub flow: Flow,
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
+    /// `Some` when `--qr`/`--no-qr` (or the environment, or the file) decides.
+    pub qr: Option<bool>,
+    /// `Some` when `--browser`/`--no-browser` (or the environment, or the file) decides.
+    pub browser: Option<bool>,
 }
 
 /// Default scopes: without `offline_access` there is no refresh token.
@@ -369,6 +389,8 @@ impl Settings {
             flow: merged.flow.unwrap_or(Flow::Device),
             password_file: merged.password_file,
             password_env: merged.password_env,
+            qr: merged.qr,
+            browser: merged.browser,
         }))
     }
 
@@ -491,6 +513,50 @@ urls = ["https://gitlab.example.org/special"]
         };
         let e = Settings::resolve(&cli, Some(&p), None, &no_env).unwrap_err();
         assert!(e.to_string().contains("[account.nope]"), "{e}");
+    }
+
+    #[test]
+    fn qr_and_browser_from_cli_env_and_file() {
+        let (_d, p) = write_config(
+            "issuer = \"https://i/\"\nclient-id = \"c\"\ncache-dir = \"/tmp/c\"\nqr = false\nbrowser = true\n",
+        );
+        let s = Settings::resolve(&Options::default(), Some(&p), None, &no_env)
+            .unwrap()
+            .unwrap();
+        assert_eq!((s.qr, s.browser), (Some(false), Some(true)));
+        let env = |k: &str| match k {
+            "GIT_CREDENTIAL_IAM_QR" => Some("yes".to_string()),
+            "GIT_CREDENTIAL_IAM_NO_BROWSER" => Some("1".to_string()),
+            _ => None,
+        };
+        let s = Settings::resolve(&Options::default(), Some(&p), None, &env)
+            .unwrap()
+            .unwrap();
+        assert_eq!((s.qr, s.browser), (Some(true), Some(false)));
+        let cli = Options {
+            qr: Some(false),
+            browser: Some(true),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&cli, Some(&p), None, &env)
+            .unwrap()
+            .unwrap();
+        assert_eq!((s.qr, s.browser), (Some(false), Some(true)));
+        let s = Settings::resolve(&Options::default(), None, None, &|k: &str| match k {
+            "GIT_CREDENTIAL_IAM_ISSUER" => Some("https://i/".into()),
+            "GIT_CREDENTIAL_IAM_CLIENT_ID" => Some("c".into()),
+            "GIT_CREDENTIAL_IAM_CACHE_DIR" => Some("/tmp/c".into()),
+            _ => None,
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!((s.qr, s.browser), (None, None), "unset: decided at sign-in");
+        let bad = |k: &str| (k == "GIT_CREDENTIAL_IAM_BROWSER").then(|| "firefox".to_string());
+        let e = Options::from_env(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("GIT_CREDENTIAL_IAM_BROWSER") && e.contains("true or false"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Small encoders the OAuth code needs and that are not worth a crate: base64 (standard, for
-//! HTTP Basic), base64url decoding (for a JWT's `exp`), and `application/x-www-form-urlencoded`.
+//! HTTP Basic), base64url decoding (for a JWT's `exp` and subject), and
+//! `application/x-www-form-urlencoded`.
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -63,12 +64,27 @@ pub fn form_urlencode(s: &str) -> String {
     out
 }
 
-/// The `exp` claim of a JWT, without verifying it (only to learn when a token expires).
-pub fn jwt_exp(token: &str) -> Option<i64> {
+/// The claims of a JWT, without verifying it (only to learn what it says about itself).
+fn jwt_claims(token: &str) -> Option<serde_json::Value> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64url_decode(payload)?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("exp")?.as_i64()
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The `exp` claim of a JWT, without verifying it (only to learn when a token expires).
+pub fn jwt_exp(token: &str) -> Option<i64> {
+    jwt_claims(token)?.get("exp")?.as_i64()
+}
+
+/// Who a JWT is about, for people: its `preferred_username` claim, else its `sub`. Unverified,
+/// so for display only.
+pub fn jwt_subject(token: &str) -> Option<String> {
+    let claims = jwt_claims(token)?;
+    ["preferred_username", "sub"]
+        .iter()
+        .filter_map(|k| claims.get(*k)?.as_str())
+        .find(|v| !v.trim().is_empty())
+        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -105,5 +121,20 @@ mod tests {
         let payload = base64(br#"{"exp":1700000000,"sub":"x"}"#).replace('=', "");
         assert_eq!(jwt_exp(&format!("h.{payload}.s")), Some(1700000000));
         assert_eq!(jwt_exp("opaque-token"), None);
+    }
+
+    #[test]
+    fn reads_jwt_subject() {
+        let jwt = |claims: &str| format!("h.{}.s", base64(claims.as_bytes()).replace('=', ""));
+        assert_eq!(
+            jwt_subject(&jwt(r#"{"sub":"8e3f-uuid","preferred_username":"alice"}"#)).as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            jwt_subject(&jwt(r#"{"sub":"8e3f-uuid","preferred_username":""}"#)).as_deref(),
+            Some("8e3f-uuid")
+        );
+        assert_eq!(jwt_subject(&jwt(r#"{"exp":1}"#)), None);
+        assert_eq!(jwt_subject("opaque-token"), None);
     }
 }

@@ -7,6 +7,7 @@
 use std::io::Write;
 
 use crate::askpass;
+use crate::browser;
 use crate::cache::{self, AccountFiles, Entry};
 use crate::config::{AuthMode, Flow, Interactive, Settings};
 use crate::error::{Error, Result};
@@ -15,8 +16,9 @@ use crate::oauth::{Client, TokenResponse, device, http::host_of, password};
 use crate::prompt::Prompt;
 use crate::protocol::{Answer, Request};
 use crate::secret::Secret;
+use crate::signin;
 
-/// The process's streams and clock, passed in so tests can drive everything.
+/// The process's streams, clock and environment, passed in so tests can drive everything.
 pub struct Io<'a> {
     pub stdout: &'a mut dyn Write,
     pub stderr: &'a mut dyn Write,
@@ -187,12 +189,21 @@ pub fn obtain(
                  run `git-credential-iam login` (with the same options) first"
             )));
         };
-        let da = device::start(&client)?;
-        device::show_instructions(&da, &host, prompt.writer());
-        let t = device::poll(&client, &da)?;
-        let _ = writeln!(prompt.writer(), "git-credential-iam: signed in to {host}.");
-        t
+        let opener = browser::System {
+            env: io.getenv,
+            os: std::env::consts::OS,
+        };
+        let ui = signin::Ui {
+            qr: s.qr,
+            browser: s.browser,
+            env: io.getenv,
+            os: std::env::consts::OS,
+            opener: &opener,
+        };
+        signin::sign_in(&client, &host, &mut prompt, &ui, io.clock)?
     };
+    // The new login is saved before Ctrl-C can end the process.
+    let _deferred = crate::signals::Deferred::new();
     store(files, &mut entry, t, io)
 }
 

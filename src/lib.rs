@@ -5,10 +5,14 @@
 //! to the actions in [`helper`]. git's `key=value` protocol lives in [`protocol`]; the token cache
 //! in [`cache`] (one JSON file per account, atomic writes) guarded by [`lock`]; everything that
 //! talks to the provider in [`oauth`] (discovery, device flow, refresh, revocation) over one HTTP
-//! agent. Secrets travel wrapped in [`secret::Secret`] so they cannot reach a log or a `Debug`
-//! print. The hot path (a cached, valid token) reads one small file and touches no network.
+//! agent. A device sign-in is shown to the person by [`signin`]: the instructions on the
+//! destination [`prompt`] picks, a [`qr`] code of the link, the page opened by [`browser`], and a
+//! live status line drawn by [`progress`]. Secrets travel wrapped in [`secret::Secret`] so they
+//! cannot reach a log or a `Debug` print. The hot path (a cached, valid token) reads one small
+//! file and touches no network.
 
 pub mod askpass;
+pub mod browser;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -18,11 +22,14 @@ pub mod helper;
 pub mod lock;
 pub mod oauth;
 pub mod output;
+pub mod progress;
 pub mod prompt;
 pub mod protocol;
+pub mod qr;
 pub mod register;
 pub mod secret;
 pub mod signals;
+pub mod signin;
 pub mod tokens;
 
 use std::ffi::OsString;

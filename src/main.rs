@@ -10,13 +10,13 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let stderr = std::io::stderr();
     let stderr_is_tty = stderr.is_terminal();
-    let getenv = |k: &str| std::env::var(k).ok();
     let mut stderr = stderr.lock();
     let clock = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64)
     };
+    let getenv = |k: &str| std::env::var(k).ok();
     let mut io = git_credential_iam::helper::Io {
         stdout: &mut stdout,
         stderr: &mut stderr,

@@ -10,8 +10,11 @@ use crate::config::Interactive;
 
 /// The destination of the instructions.
 pub enum Prompt<'a> {
-    /// The caller's stderr.
-    Stderr(&'a mut dyn Write),
+    /// The caller's stderr; `terminal` tells whether it is a terminal.
+    Stderr {
+        out: &'a mut dyn Write,
+        terminal: bool,
+    },
     /// The controlling terminal.
     Tty(std::fs::File),
 }
@@ -26,9 +29,15 @@ impl<'a> Prompt<'a> {
     ) -> Option<Prompt<'a>> {
         match mode {
             Interactive::Never => None,
-            Interactive::Always => Some(Prompt::Stderr(stderr)),
+            Interactive::Always => Some(Prompt::Stderr {
+                out: stderr,
+                terminal: stderr_is_tty,
+            }),
             Interactive::Auto if git_forbids_prompts() => None,
-            Interactive::Auto if stderr_is_tty => Some(Prompt::Stderr(stderr)),
+            Interactive::Auto if stderr_is_tty => Some(Prompt::Stderr {
+                out: stderr,
+                terminal: true,
+            }),
             Interactive::Auto => OpenOptions::new()
                 .write(true)
                 .open("/dev/tty")
@@ -41,9 +50,43 @@ impl<'a> Prompt<'a> {
     /// The writer.
     pub fn writer(&mut self) -> &mut dyn Write {
         match self {
-            Prompt::Stderr(w) => *w,
+            Prompt::Stderr { out, .. } => *out,
             Prompt::Tty(f) => f,
         }
+    }
+
+    /// Whether the destination is a terminal (so control sequences and drawings make sense).
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            Prompt::Stderr { terminal, .. } => *terminal,
+            Prompt::Tty(_) => true,
+        }
+    }
+
+    /// The terminal's width in columns, when the destination is a terminal that tells.
+    pub fn columns(&self) -> Option<usize> {
+        if !self.is_terminal() {
+            return None;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            let fd = match self {
+                Prompt::Stderr { .. } => libc::STDERR_FILENO,
+                Prompt::Tty(f) => f.as_raw_fd(),
+            };
+            let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+            // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which is valid.
+            let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0;
+            (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+        }
+        #[cfg(not(unix))]
+        None
+    }
+
+    /// Whether the destination is the process's stderr, where errors are printed anyway.
+    pub fn is_stderr(&self) -> bool {
+        matches!(self, Prompt::Stderr { .. })
     }
 }
 

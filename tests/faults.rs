@@ -328,6 +328,15 @@ fn device_flow_slow_down_adds_five_seconds_for_good() {
             .contains("password=NEW-ACCESS")
     );
     assert!(!stderr.contains("DEVCODE-SECRET"), "{stderr}");
+    // Not a terminal: one plain line per change of the provider's answer, no control characters.
+    assert_eq!(
+        status_lines(&stderr),
+        [
+            "provider asked to slow down, polling every 6 s",
+            "waiting for approval"
+        ],
+        "{stderr}"
+    );
     let log = fake.log.lock().unwrap();
     let polls: Vec<Instant> = log
         .iter()
@@ -356,6 +365,67 @@ fn device_flow_slow_down_adds_five_seconds_for_good() {
         "{}",
         bodies[0]
     );
+}
+
+/// The status lines of a device flow's stderr (between the instructions and the final line),
+/// checking that it holds no control character but newlines.
+fn status_lines(stderr: &str) -> Vec<&str> {
+    assert!(
+        !stderr.chars().any(|c| c.is_control() && c != '\n'),
+        "control characters on a pipe: {stderr:?}"
+    );
+    stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("  Waiting for approval"))
+        .skip(1)
+        .filter_map(|l| l.strip_prefix("git-credential-iam: "))
+        .filter(|l| !l.starts_with("signed in to"))
+        .collect()
+}
+
+#[test]
+fn device_flow_network_problem_is_one_line_then_polling_goes_on() {
+    let ok = r#"{"access_token":"NEW-ACCESS","token_type":"Bearer","expires_in":3600}"#;
+    let pending = || Reply::Http(400, "", r#"{"error":"authorization_pending"}"#.into());
+    let fake = Fake::start(
+        vec![
+            pending(),
+            pending(),
+            Reply::Hang,
+            pending(),
+            pending(),
+            Reply::Http(200, "", ok.into()),
+        ],
+        None,
+    );
+    let home = tempfile::tempdir().unwrap();
+    let out = helper(
+        home.path(),
+        &fake.url,
+        &["--interactive", "--timeout", "1"],
+        "get",
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().lines().count(),
+        3,
+        "protocol lines only"
+    );
+    assert_eq!(
+        status_lines(&stderr),
+        ["network problem, retrying", "waiting for approval"],
+        "a line per change, not per poll: {stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("git-credential-iam: signed in to 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("NEW-ACCESS") && !stderr.contains("DEVCODE-SECRET"));
 }
 
 #[test]

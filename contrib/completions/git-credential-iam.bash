@@ -29,7 +29,7 @@ _git_credential_iam()
     local actions="get store erase login logout status token import register"
     local options="--issuer --client-id --client-secret-file --scope --audience --account
         --config --cache-dir --min-lifetime --username --auth --interactive --non-interactive
-        --ca-file --timeout --lock-timeout --format --access-token --expires-at
+        --qr --no-qr --browser --no-browser --ca-file --timeout --lock-timeout --format --access-token --expires-at
         --flow --password-file --password-env --confidential --print
         --help --version"
 

@@ -1,15 +1,15 @@
-//! The device authorization grant (RFC 8628): ask for a code, show the person where to enter it,
-//! then poll the token endpoint honouring `interval` (5 s when absent, as IAM never sends it),
-//! `slow_down` (+5 s for this and all later polls), `authorization_pending`, `access_denied` and
-//! `expired_token`, and stop locally at `expires_in`. Nothing is written here: the caller caches
-//! the result, so Ctrl-C or a failure leaves the cache as it was.
+//! The device authorization grant (RFC 8628): ask for a code, then poll the token endpoint
+//! honouring `interval` (5 s when absent, as IAM never sends it), `slow_down` (+5 s for this and
+//! all later polls), `authorization_pending`, `access_denied` and `expired_token`, and stop
+//! locally at `expires_in`. Nothing is written here, neither to a terminal (polling reports
+//! [`PollEvent`]s to a callback; `signin` shows the person what to do) nor to the cache (the
+//! caller saves the result, so Ctrl-C or a failure leaves the cache as it was).
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::http::{clean, host_of, oauth_error};
+use super::http::{host_of, oauth_error};
 use super::{Client, TokenResponse};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -63,31 +63,26 @@ pub fn start(client: &Client) -> Result<DeviceAuthorization> {
     })
 }
 
-/// Writes the instructions a person follows. Provider text is stripped of control characters
-/// (a hostile provider must not drive the terminal).
-pub fn show_instructions(da: &DeviceAuthorization, issuer_host: &str, out: &mut dyn Write) {
-    let expires = da.expires_in.unwrap_or(600);
-    let mut text = format!(
-        "git-credential-iam: sign in to {issuer_host}\n  Open:  {}\n  Code:  {}\n",
-        clean(&da.verification_uri, 500),
-        clean(&da.user_code, 64)
-    );
-    if let Some(c) = &da.verification_uri_complete {
-        text.push_str(&format!(
-            "  Or open this link, which fills in the code: {}\n",
-            clean(c, 600)
-        ));
-    }
-    text.push_str(&format!(
-        "  Waiting for approval (the code expires in {}); Ctrl-C to cancel.\n",
-        human_duration(expires)
-    ));
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+/// What polling reports while it waits, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollEvent {
+    /// Time passes: `left` until the code expires. Sent when the wait starts and each time the
+    /// time left crosses a whole second.
+    Tick { left: Duration },
+    /// The provider answered `authorization_pending`: the person has not approved yet.
+    Pending,
+    /// The provider answered `slow_down`; polls now come every `every_secs` seconds.
+    SlowDown { every_secs: u64 },
+    /// The provider could not be reached; polling goes on after a pause.
+    NetworkProblem,
 }
 
-/// Polls until the person approves, denies, or the code expires.
-pub fn poll(client: &Client, da: &DeviceAuthorization) -> Result<TokenResponse> {
+/// Polls until the person approves, denies, or the code expires, reporting to `progress`.
+pub fn poll(
+    client: &Client,
+    da: &DeviceAuthorization,
+    progress: &mut dyn FnMut(PollEvent),
+) -> Result<TokenResponse> {
     let token_url = client.endpoints()?.token_endpoint.clone();
     let host = host_of(&token_url);
     let deadline = Instant::now() + Duration::from_secs(da.expires_in.unwrap_or(600));
@@ -100,12 +95,7 @@ pub fn poll(client: &Client, da: &DeviceAuthorization) -> Result<TokenResponse> 
     ];
     loop {
         let wait = Duration::from_secs(interval + backoff);
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Error::DeviceCodeExpired { host });
-        }
-        std::thread::sleep(wait.min(left));
-        if Instant::now() >= deadline {
+        if !wait_ticking(deadline, wait, progress) {
             return Err(Error::DeviceCodeExpired { host });
         }
         let result = client.token_request(&token_url, &form, &[da.device_code.expose()]);
@@ -114,8 +104,16 @@ pub fn poll(client: &Client, da: &DeviceAuthorization) -> Result<TokenResponse> 
         }
         match result {
             Ok(t) => return Ok(t),
-            Err(Error::OAuth { error, .. }) if error == "authorization_pending" => backoff = 0,
-            Err(Error::OAuth { error, .. }) if error == "slow_down" => interval += 5,
+            Err(Error::OAuth { error, .. }) if error == "authorization_pending" => {
+                backoff = 0;
+                progress(PollEvent::Pending);
+            }
+            Err(Error::OAuth { error, .. }) if error == "slow_down" => {
+                interval += 5;
+                progress(PollEvent::SlowDown {
+                    every_secs: interval,
+                });
+            }
             Err(Error::OAuth { error, .. }) if error == "access_denied" => {
                 return Err(Error::Denied { host });
             }
@@ -130,9 +128,33 @@ pub fn poll(client: &Client, da: &DeviceAuthorization) -> Result<TokenResponse> 
                     return Err(e);
                 }
                 backoff = (backoff * 2).max(interval).min(60);
+                progress(PollEvent::NetworkProblem);
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Sleeps for `wait`, cut short at `deadline`, sending a [`PollEvent::Tick`] first and then each
+/// time the time left crosses a whole second (so a countdown shows every second). False when the
+/// deadline has passed.
+fn wait_ticking(deadline: Instant, wait: Duration, progress: &mut dyn FnMut(PollEvent)) -> bool {
+    let until = (Instant::now() + wait).min(deadline);
+    loop {
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
+        if left.is_zero() {
+            return false;
+        }
+        progress(PollEvent::Tick { left });
+        if now >= until {
+            return true;
+        }
+        let to_next_second = match left.subsec_nanos() {
+            0 => Duration::from_secs(1),
+            n => Duration::from_nanos(u64::from(n)),
+        };
+        std::thread::sleep((until - now).min(to_next_second));
     }
 }
 
@@ -150,21 +172,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn instructions_strip_control_characters() {
-        let da = DeviceAuthorization {
-            device_code: Secret::new("dc".into()),
-            user_code: "ABCD\x1b[2J-EFGH".into(),
-            verification_uri: "https://iam.example/device".into(),
-            verification_uri_complete: Some("https://iam.example/device?user_code=ABCD".into()),
-            expires_in: Some(600),
-            interval: None,
-        };
-        let mut out = Vec::new();
-        show_instructions(&da, "iam.example", &mut out);
-        let text = String::from_utf8(out).unwrap();
-        assert!(!text.contains('\x1b'));
-        assert!(text.contains("Code:  ABCD[2J-EFGH"));
-        assert!(text.contains("10 min"));
-        assert!(!text.contains("dc"));
+    fn waiting_ticks_on_whole_seconds_and_stops_at_the_deadline() {
+        let mut ticks = Vec::new();
+        let deadline = Instant::now() + Duration::from_millis(1300);
+        let start = Instant::now();
+        let ok = wait_ticking(deadline, Duration::from_millis(400), &mut |e| ticks.push(e));
+        assert!(ok);
+        assert!(start.elapsed() >= Duration::from_millis(400));
+        // at the start (1.3 s left), at 1.0 s left, and when the wait ends (0.9 s left)
+        let secs: Vec<u64> = ticks
+            .iter()
+            .map(|e| match e {
+                PollEvent::Tick { left } => left.as_secs_f64().ceil() as u64,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(secs.first(), Some(&2), "{ticks:?}");
+        assert!(secs.contains(&1), "{ticks:?}");
+        let mut ticks = 0;
+        assert!(!wait_ticking(
+            Instant::now() + Duration::from_millis(50),
+            Duration::from_secs(5),
+            &mut |_| ticks += 1
+        ));
+        assert!(ticks >= 1);
     }
 }

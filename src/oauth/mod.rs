@@ -30,6 +30,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<Secret<String>>,
     #[serde(default)]
     pub scope: Option<String>,
+    /// The OpenID Connect ID token (read only for the name of who signed in; never stored).
+    #[serde(default)]
+    pub id_token: Option<Secret<String>>,
 }
 
 impl TokenResponse {
