@@ -110,7 +110,9 @@ fn askpass(program: &str, prompt: &str, s: &Settings) -> Result<String> {
     Ok(line)
 }
 
-/// Reads one line from the terminal, with echo off unless `echo`.
+/// Reads one line from the terminal, with echo off unless `echo`. Echo goes off before the prompt
+/// is printed (a password typed ahead is not shown), and comes back on every way out, Ctrl-C
+/// included (see [`EchoOff`]).
 fn read_tty(prompt: &str, echo: bool) -> Result<String> {
     let mut tty = OpenOptions::new()
         .read(true)
@@ -123,8 +125,8 @@ fn read_tty(prompt: &str, echo: bool) -> Result<String> {
                     .into(),
             )
         })?;
-    let _ = tty.write_all(prompt.as_bytes()).and_then(|_| tty.flush());
     let guard = (!echo).then(|| EchoOff::new(&tty));
+    let _ = tty.write_all(prompt.as_bytes()).and_then(|_| tty.flush());
     let mut line = String::new();
     let read = BufReader::new(&tty).read_line(&mut line);
     drop(guard);
@@ -139,12 +141,14 @@ fn read_tty(prompt: &str, echo: bool) -> Result<String> {
     Ok(line)
 }
 
-/// Turns terminal echo off until dropped.
+/// Turns terminal echo off until dropped. A signal that ends the process meanwhile (Ctrl-C,
+/// SIGTERM, SIGHUP, SIGQUIT) would skip `Drop` and leave the person's terminal without echo, so
+/// while echo is off those signals run a handler that restores the terminal and then re-raises
+/// the signal with its default action: the process still dies of it (git sees exit 130 for
+/// Ctrl-C), as OpenSSH's `readpassphrase` does.
 struct EchoOff {
     #[cfg(unix)]
-    fd: i32,
-    #[cfg(unix)]
-    saved: Option<libc::termios>,
+    saved: Option<unix::Saved>,
 }
 
 impl EchoOff {
@@ -152,18 +156,9 @@ impl EchoOff {
         #[cfg(unix)]
         {
             use std::os::fd::AsRawFd;
-            let fd = tty.as_raw_fd();
-            // SAFETY: termios is plain data filled by tcgetattr on a valid open descriptor.
-            let saved = unsafe {
-                let mut t: libc::termios = std::mem::zeroed();
-                (libc::tcgetattr(fd, &mut t) == 0).then(|| {
-                    let mut quiet = t;
-                    quiet.c_lflag &= !libc::ECHO;
-                    libc::tcsetattr(fd, libc::TCSANOW, &quiet);
-                    t
-                })
-            };
-            EchoOff { fd, saved }
+            EchoOff {
+                saved: unix::echo_off(tty.as_raw_fd()),
+            }
         }
         #[cfg(not(unix))]
         {
@@ -176,9 +171,77 @@ impl EchoOff {
 impl Drop for EchoOff {
     fn drop(&mut self) {
         #[cfg(unix)]
-        if let Some(t) = &self.saved {
-            // SAFETY: restores the attributes read in `new` on the same descriptor.
-            unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, t) };
+        if let Some(saved) = self.saved.take() {
+            unix::restore(saved);
+        }
+    }
+}
+
+#[cfg(unix)]
+mod unix {
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    const SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+    /// The descriptor whose settings the handler restores; -1 when echo is on.
+    static FD: AtomicI32 = AtomicI32::new(-1);
+    /// The settings to restore, written before `FD` is published and read only after.
+    static mut SAVED: std::mem::MaybeUninit<libc::termios> = std::mem::MaybeUninit::uninit();
+
+    /// What [`restore`] puts back: the dispositions the signals had before.
+    pub struct Saved {
+        fd: i32,
+        actions: [libc::sigaction; 4],
+    }
+
+    extern "C" fn on_signal(sig: libc::c_int) {
+        let fd = FD.swap(-1, Ordering::SeqCst);
+        // SAFETY: only async-signal-safe calls (tcsetattr, signal, raise); SAVED was fully
+        // written before FD was set to a descriptor.
+        unsafe {
+            if fd >= 0 {
+                libc::tcsetattr(fd, libc::TCSANOW, (&raw const SAVED).cast());
+            }
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+
+    /// Turns echo off on `fd` and installs the handler; `None` when `fd` is not a terminal.
+    pub fn echo_off(fd: i32) -> Option<Saved> {
+        // SAFETY: termios and sigaction are plain data filled in by the calls on a valid
+        // descriptor; SAVED is written before FD publishes it, on this thread only.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut t) != 0 {
+                return None;
+            }
+            (&raw mut SAVED).cast::<libc::termios>().write(t);
+            FD.store(fd, Ordering::SeqCst);
+            let mut actions: [libc::sigaction; 4] = std::mem::zeroed();
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            for (sig, old) in SIGNALS.iter().zip(actions.iter_mut()) {
+                libc::sigaction(*sig, &action, old);
+            }
+            let mut quiet = t;
+            quiet.c_lflag &= !(libc::ECHO | libc::ECHONL);
+            libc::tcsetattr(fd, libc::TCSANOW, &quiet);
+            Some(Saved { fd, actions })
+        }
+    }
+
+    /// Puts the terminal settings and the signal dispositions back.
+    pub fn restore(saved: Saved) {
+        // SAFETY: as in `echo_off`; the handler may have run already (FD is then -1).
+        unsafe {
+            if FD.swap(-1, Ordering::SeqCst) >= 0 {
+                libc::tcsetattr(saved.fd, libc::TCSANOW, (&raw const SAVED).cast());
+            }
+            for (sig, old) in SIGNALS.iter().zip(saved.actions.iter()) {
+                libc::sigaction(*sig, old, std::ptr::null_mut());
+            }
         }
     }
 }

@@ -2,11 +2,14 @@
 //! active at introspection), wrong password, a client without the grant, non-interactive without
 //! a password, the password never in stderr / cache / argv, `--password-env` and
 //! `--password-file`, a confidential client whose secret needs encoding, and a registered client
-//! that then completes a device flow and a refresh with only `--account NAME`.
+//! that then completes a device flow and a refresh with only `--account NAME`; and the terminal
+//! prompt on a pseudo-terminal: the password is not echoed, and Ctrl-C at the prompt gives the
+//! terminal its echo back and interrupts git.
 
 mod support;
 
 use std::fs;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -424,4 +427,157 @@ fn register_refused_names_the_manual_page() {
         "{e}"
     );
     assert!(!cfg.exists(), "nothing written");
+}
+
+/// Everything a child printed so far, read in chunks on a thread (prompts end without a newline).
+struct Screen {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    text: String,
+}
+
+impl Screen {
+    fn spawn(mut r: impl Read + Send + 'static) -> Screen {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = r.read(&mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Screen {
+            rx,
+            text: String::new(),
+        }
+    }
+
+    /// Waits until the screen shows `needle`; panics after 20 s.
+    fn wait_for(&mut self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.text.contains(needle) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(chunk) => self.text.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(_) => panic!("{needle:?} not shown; the terminal shows {:?}", self.text),
+            }
+        }
+    }
+
+    /// Everything, once the child closes the terminal (at most 20 s more).
+    fn rest(&mut self) -> &str {
+        while let Ok(chunk) = self.rx.recv_timeout(Duration::from_secs(20)) {
+            self.text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        &self.text
+    }
+}
+
+/// Runs the shell command `line` on a pseudo-terminal (util-linux `script`) with the test home's
+/// clean environment; returns it with its keyboard and its screen.
+fn in_terminal(home: &Path, line: &str) -> (std::process::Child, std::process::ChildStdin, Screen) {
+    let clean = support::helper_cmd(home);
+    let mut child = Command::new("script")
+        .args(["-qec", line, "/dev/null"])
+        .env_clear()
+        .envs(clean.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("SHELL", "/bin/sh")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("util-linux `script` is needed for the terminal tests");
+    let keyboard = child.stdin.take().unwrap();
+    let screen = Screen::spawn(child.stdout.take().unwrap());
+    (child, keyboard, screen)
+}
+
+/// `HELPER ARGS get < home/request`: git's request from a file, the terminal left to the prompts.
+fn helper_line(home: &Path, args: &[&str]) -> String {
+    let request = home.join("request");
+    fs::write(&request, REQUEST).unwrap();
+    format!(
+        "{} {} get < {}",
+        support::helper_path().display(),
+        args.join(" "),
+        request.display()
+    )
+}
+
+/// The terminal prompt: the username is echoed, the password is not, and both come from the
+/// terminal (not from git's stdin); the token git gets is live at the provider.
+#[test]
+fn terminal_prompt_hides_the_password() {
+    let idp = Idp::start();
+    let home = tempfile::tempdir().unwrap();
+    let answer = home.path().join("answer");
+    let args = [
+        "--issuer",
+        idp.issuer(),
+        "--client-id",
+        PW_CLIENT,
+        "--flow",
+        "password",
+    ];
+    let line = format!("{} > {}", helper_line(home.path(), &args), answer.display());
+    let (mut child, mut keyboard, mut screen) = in_terminal(home.path(), &line);
+    let host = format!("127.0.0.1:{}", idp.port());
+    screen.wait_for(&format!("Username for {host}: "));
+    keyboard.write_all(format!("{ALICE}\r").as_bytes()).unwrap();
+    screen.wait_for(&format!("Password for {ALICE}@{host}: "));
+    keyboard
+        .write_all(format!("{ALICE_PASSWORD}\r").as_bytes())
+        .unwrap();
+    let shown = screen.rest().to_string();
+    drop(keyboard);
+    assert!(child.wait().unwrap().success(), "{shown:?}");
+    assert!(shown.contains(&format!("{host}: {ALICE}")), "{shown:?}");
+    assert!(
+        !shown.contains(ALICE_PASSWORD),
+        "the password was echoed: {shown:?}"
+    );
+    assert!(shown.contains("deprecated"), "{shown:?}");
+    let answered = fs::read_to_string(&answer).unwrap();
+    let token = answered
+        .lines()
+        .find_map(|l| l.strip_prefix("password="))
+        .unwrap_or_else(|| panic!("no token in {answered:?}"));
+    assert!(idp.introspect(token), "{answered}");
+}
+
+/// Ctrl-C at the password prompt: the helper dies of the interrupt as any program does (exit
+/// 130), the terminal has its echo back, the foreground group (the shell standing in for git)
+/// is interrupted too, and no password was sent.
+#[test]
+fn ctrl_c_at_the_password_prompt_restores_the_terminal() {
+    let idp = Idp::start();
+    let home = tempfile::tempdir().unwrap();
+    let args = [
+        "--issuer",
+        idp.issuer(),
+        "--client-id",
+        PW_CLIENT,
+        "--flow",
+        "password",
+        "--username",
+        ALICE,
+    ];
+    let line = format!(
+        "trap 'echo shell-interrupted' INT; {}; echo helper-exit=$?; \
+         echo \"terminal:$(stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(echo|icanon|isig)$' | sort | tr '\\n' ' ')\"",
+        helper_line(home.path(), &args)
+    );
+    let (mut child, mut keyboard, mut screen) = in_terminal(home.path(), &line);
+    screen.wait_for("Password for ");
+    keyboard.write_all(b"wond\x03").unwrap();
+    let shown = screen.rest().to_string();
+    drop(keyboard);
+    assert!(child.wait().unwrap().success(), "{shown:?}");
+    assert!(shown.contains("shell-interrupted"), "{shown:?}");
+    assert!(shown.contains("helper-exit=130"), "{shown:?}");
+    assert!(
+        shown.contains("terminal:echo icanon isig"),
+        "terminal not restored: {shown:?}"
+    );
+    assert_eq!(idp.token_requests("password"), 0);
 }
