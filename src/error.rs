@@ -100,6 +100,22 @@ impl Error {
     }
 }
 
+/// What to do about the OAuth errors that mean a set-up mistake rather than a dead login.
+fn oauth_fix(error: &str) -> Option<&'static str> {
+    Some(match error {
+        // IAM answers a wrong client secret with 401 "unauthorized", others with invalid_client.
+        "invalid_client" | "unauthorized" => {
+            "check --client-id, and --client-secret-file for a confidential client"
+        }
+        "unauthorized_client" => {
+            "this client may not use this grant: ask the provider's administrator to enable it"
+        }
+        "invalid_scope" => "the client may not ask for these scopes: check --scope",
+        "invalid_target" => "the provider refuses this audience: check --audience",
+        _ => return None,
+    })
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -139,6 +155,9 @@ impl fmt::Display for Error {
                 if let Some(d) = description {
                     write!(f, ": {d}")?;
                 }
+                if let Some(fix) = oauth_fix(error) {
+                    write!(f, " ({fix})")?;
+                }
                 Ok(())
             }
             Error::Denied { host } => write!(f, "{host}: the sign-in request was denied"),
@@ -173,3 +192,28 @@ impl std::error::Error for Error {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oauth(error: &str) -> Error {
+        Error::OAuth {
+            host: "iam.example.org".into(),
+            status: 401,
+            error: error.into(),
+            description: None,
+        }
+    }
+
+    #[test]
+    fn set_up_mistakes_name_the_fix() {
+        let m = oauth("unauthorized").to_string();
+        assert!(m.contains("--client-secret-file"), "{m}");
+        let m = oauth("invalid_scope").to_string();
+        assert!(m.contains("--scope"), "{m}");
+        let m = oauth("invalid_grant").to_string();
+        assert!(m.ends_with("invalid_grant"), "no fix for a dead login: {m}");
+        assert!(!m.contains('\n'), "{m}");
+    }
+}
