@@ -280,7 +280,7 @@ pub fn prepare_dir(dir: &Path, warn: &mut dyn FnMut(&str)) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let me = current_uid()?;
+        let me = current_uid();
         if meta.uid() != me {
             return refuse(format!(
                 "belongs to user id {}, not to you (user id {me}); refusing to keep tokens there \
@@ -302,21 +302,11 @@ pub fn prepare_dir(dir: &Path, warn: &mut dyn FnMut(&str)) -> Result<()> {
     Ok(())
 }
 
-/// The process's user id, without libc: the owner of `/proc/self`, else of a fresh temp file.
+/// The process's effective user id: the owner of the files it creates.
 #[cfg(unix)]
-pub fn current_uid() -> Result<u32> {
-    use std::os::unix::fs::MetadataExt;
-    if let Ok(m) = fs::metadata("/proc/self") {
-        return Ok(m.uid());
-    }
-    let p = std::env::temp_dir().join(format!(".git-credential-iam-uid-{}", std::process::id()));
-    let f = fs::File::create(&p).map_err(|e| Error::io("cannot create", &p, e))?;
-    let uid = f
-        .metadata()
-        .map_err(|e| Error::io("cannot stat", &p, e))?
-        .uid();
-    let _ = fs::remove_file(&p);
-    Ok(uid)
+pub fn current_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// Writes `bytes` to `path` atomically: a temp file created exclusively (mode 0600) in the same
@@ -489,7 +479,7 @@ mod tests {
         std::os::unix::fs::symlink(&d, &link).unwrap();
         let e = prepare_dir(&link, &mut |_| {}).unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
-        if current_uid().unwrap() == 0 {
+        if current_uid() == 0 {
             std::os::unix::fs::chown(&d, Some(65534), None).unwrap();
             let e = prepare_dir(&d, &mut |_| {}).unwrap_err();
             assert!(e.to_string().contains("belongs to user id 65534"), "{e}");

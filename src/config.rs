@@ -313,11 +313,7 @@ impl Settings {
         getenv: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Settings>> {
         let env = Options::from_env(getenv)?;
-        let explicit = config_path.map(Path::to_path_buf).or_else(|| {
-            getenv("GIT_CREDENTIAL_IAM_CONFIG")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        });
+        let explicit = explicit_config_path(config_path, getenv);
         let path = explicit.clone().or_else(default_config_path);
         let file = match &path {
             Some(p) => ConfigFile::load(p, explicit.is_some())?,
@@ -410,6 +406,19 @@ impl Settings {
         }
         Ok(Some(Secret::new(secret)))
     }
+}
+
+/// The config file the user named: `--config FILE`, else `GIT_CREDENTIAL_IAM_CONFIG` (empty
+/// counts as unset). Such a file must exist; the default one (below) may not.
+pub fn explicit_config_path(
+    cli: Option<&Path>,
+    getenv: &dyn Fn(&str) -> Option<String>,
+) -> Option<PathBuf> {
+    cli.map(Path::to_path_buf).or_else(|| {
+        getenv("GIT_CREDENTIAL_IAM_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
 }
 
 /// `$XDG_CONFIG_HOME/git-credential-iam/config.toml` (or the platform's config directory).

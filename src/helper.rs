@@ -29,13 +29,14 @@ pub struct Io<'a> {
 }
 
 impl Io<'_> {
-    fn say(&mut self, msg: &str) {
+    /// Prints one `git-credential-iam: MSG` line on stderr.
+    pub fn say(&mut self, msg: &str) {
         let _ = writeln!(self.stderr, "git-credential-iam: {msg}");
     }
 }
 
 /// A sink for cache warnings that prints them on `stderr`.
-fn warner(stderr: &mut dyn Write) -> impl FnMut(&str) + '_ {
+pub fn warner(stderr: &mut dyn Write) -> impl FnMut(&str) + '_ {
     move |m: &str| {
         let _ = writeln!(stderr, "git-credential-iam: {m}");
     }
@@ -146,13 +147,10 @@ pub fn obtain(
         .clone()
         .or_else(|| handed_refresh.cloned());
     if let (false, Some(rt)) = (force_flow, refresh) {
-        let deferred = crate::signals::Deferred::new();
+        // Until the rotated refresh token is saved (the guard outlives `store`).
+        let _deferred = crate::signals::Deferred::new();
         match client.refresh(&rt) {
-            Ok(t) => {
-                let t = store(files, &mut entry, t, io);
-                drop(deferred);
-                return t;
-            }
+            Ok(t) => return store(files, &mut entry, t, io),
             Err(e) if e.is_login_gone() => {
                 io.say(&format!(
                     "the saved login is no longer valid ({e}); a new sign-in is needed"

@@ -112,21 +112,20 @@ fn dispatch(
             let mut o = cli.options.clone();
             let name = o.account.take().unwrap_or_default();
             o.client_id.get_or_insert_with(|| "(registering)".into());
-            // The config file named by --config may not exist yet: register creates it.
-            let existing = config.filter(|p| p.exists());
-            let s = Settings::resolve(&o, existing, None, getenv)?
-                .ok_or_else(|| need_issuer(action))?;
-            let path = config
-                .map(std::path::Path::to_path_buf)
-                .or_else(|| {
-                    getenv("GIT_CREDENTIAL_IAM_CONFIG")
-                        .filter(|v| !v.is_empty())
-                        .map(Into::into)
-                })
+            let path = config::explicit_config_path(config, getenv)
                 .or_else(config::default_config_path)
                 .ok_or_else(|| {
                     Error::Usage("cannot find the config directory: pass --config FILE".into())
                 })?;
+            // The file named by --config or GIT_CREDENTIAL_IAM_CONFIG may not exist yet:
+            // register creates it, so it is read only when it is there.
+            let s = if path.exists() {
+                Settings::resolve(&o, Some(&path), None, getenv)?
+            } else {
+                let no_file = |k: &str| getenv(k).filter(|_| k != "GIT_CREDENTIAL_IAM_CONFIG");
+                Settings::resolve(&o, None, None, &no_file)?
+            }
+            .ok_or_else(|| need_issuer(action))?;
             let r = register::Request {
                 name: &name,
                 config_path: &path,
@@ -177,12 +176,10 @@ fn status(
     getenv: &dyn Fn(&str) -> Option<String>,
 ) -> Result<()> {
     let env = config::Options::from_env(getenv)?;
-    let file_path = config
-        .map(std::path::Path::to_path_buf)
-        .or_else(|| getenv("GIT_CREDENTIAL_IAM_CONFIG").map(Into::into))
-        .or_else(config::default_config_path);
+    let explicit = config::explicit_config_path(config, getenv);
+    let file_path = explicit.clone().or_else(config::default_config_path);
     let file = match &file_path {
-        Some(p) => config::ConfigFile::load(p, config.is_some())?,
+        Some(p) => config::ConfigFile::load(p, explicit.is_some())?,
         None => config::ConfigFile::default(),
     };
     let cache_dir = cli

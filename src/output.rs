@@ -94,7 +94,9 @@ pub fn wlcg_path(getenv: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
 }
 
 #[cfg(unix)]
-use crate::cache::current_uid;
+fn current_uid() -> Result<u32> {
+    Ok(crate::cache::current_uid())
+}
 
 #[cfg(not(unix))]
 fn current_uid() -> Result<u32> {

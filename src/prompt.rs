@@ -75,7 +75,12 @@ impl<'a> Prompt<'a> {
                 Prompt::Stderr { .. } => libc::STDERR_FILENO,
                 Prompt::Tty(f) => f.as_raw_fd(),
             };
-            let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+            let mut size = libc::winsize {
+                ws_row: 0,
+                ws_col: 0,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
             // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which is valid.
             let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0;
             (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))

@@ -56,9 +56,7 @@ pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
     let mut grants = vec![DEVICE_GRANT, "refresh_token"];
     if s.flow == Flow::Password {
         grants.push("password");
-        io_say(
-            io,
-            "note: the password grant is requested, but INDIGO IAM leaves it disabled until an administrator enables it",
+        io.say("note: the password grant is requested, but INDIGO IAM leaves it disabled until an administrator enables it",
         );
     }
     let body = json!({
@@ -128,26 +126,16 @@ pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
     } else {
         format!(" --config {}", r.config_path.display())
     };
-    io_say(
-        io,
-        &format!(
-            "registered client {client_id} at {host} as account {:?} in {}",
-            r.name,
-            r.config_path.display()
-        ),
-    );
-    io_say(
-        io,
-        &format!(
-            "use it with: git config --global credential.helper \"iam --account {}{config_opt}\"",
-            r.name
-        ),
-    );
+    io.say(&format!(
+        "registered client {client_id} at {host} as account {:?} in {}",
+        r.name,
+        r.config_path.display()
+    ));
+    io.say(&format!(
+        "use it with: git config --global credential.helper \"iam --account {}{config_opt}\"",
+        r.name
+    ));
     Ok(())
-}
-
-fn io_say(io: &mut Io, m: &str) {
-    let _ = writeln!(io.stderr, "git-credential-iam: {m}");
 }
 
 /// Where to register by hand when the provider will not register us.

@@ -51,8 +51,7 @@ pub fn token(
 /// A token for `target` obtained by refreshing `base`'s login with `target`'s scope/audience.
 fn narrowed(base: &Settings, target: &Settings, io: &mut Io) -> Result<Token> {
     let tfiles = AccountFiles::for_settings(target);
-    let mut sink = |_: &str| {};
-    if let Some(t) = cache::load(&tfiles, target, &mut sink)?
+    if let Some(t) = cache::load(&tfiles, target, &mut helper::warner(io.stderr))?
         .as_ref()
         .and_then(|e| from_entry(e, (io.clock)(), target.min_lifetime))
     {
@@ -63,12 +62,13 @@ fn narrowed(base: &Settings, target: &Settings, io: &mut Io) -> Result<Token> {
     helper::obtain(base, &bfiles, None, None, false, io)?;
     let _base_lock = LockGuard::acquire(&bfiles.lock, base.lock_timeout, |_| {})?;
     let _target_lock = LockGuard::acquire(&tfiles.lock, target.lock_timeout, |_| {})?;
-    let mut tentry =
-        cache::load(&tfiles, target, &mut sink)?.unwrap_or_else(|| Entry::empty(target));
+    let mut tentry = cache::load(&tfiles, target, &mut helper::warner(io.stderr))?
+        .unwrap_or_else(|| Entry::empty(target));
     if let Some(t) = from_entry(&tentry, (io.clock)(), target.min_lifetime) {
         return Ok(t);
     }
-    let mut bentry = cache::load(&bfiles, base, &mut sink)?.unwrap_or_else(|| Entry::empty(base));
+    let mut bentry = cache::load(&bfiles, base, &mut helper::warner(io.stderr))?
+        .unwrap_or_else(|| Entry::empty(base));
     let Some(rt) = bentry.refresh_token.clone() else {
         return Err(Error::LoginRequired(format!(
             "the login for {} holds no refresh token, so no narrower token can be made; \
@@ -122,12 +122,10 @@ pub fn import(
     }
     let token = Secret::new(token);
     let files = AccountFiles::for_settings(s);
-    cache::prepare_dir(&files.dir, &mut |m: &str| {
-        let _ = writeln!(io.stderr, "git-credential-iam: {m}");
-    })?;
+    cache::prepare_dir(&files.dir, &mut helper::warner(io.stderr))?;
     let _lock = LockGuard::acquire(&files.lock, s.lock_timeout, |_| {})?;
-    let mut sink = |_: &str| {};
-    let mut entry = cache::load(&files, s, &mut sink)?.unwrap_or_else(|| Entry::empty(s));
+    let mut entry =
+        cache::load(&files, s, &mut helper::warner(io.stderr))?.unwrap_or_else(|| Entry::empty(s));
     let saved = match kind {
         ImportKind::RefreshToken => {
             let client = Client::new(s, (io.clock)())?;
@@ -159,16 +157,15 @@ pub fn import(
             }
         }
     };
-    let _ = writeln!(
-        io.stderr,
-        "git-credential-iam: imported; access token valid until {}{}",
+    io.say(&format!(
+        "imported; access token valid until {}{}",
         format_time(saved.expires_at),
         if entry.refresh_token.is_some() {
             ", refresh token held"
         } else {
             ""
         }
-    );
+    ));
     Ok(())
 }
 

@@ -311,6 +311,22 @@ fn register_then_device_flow_and_refresh_by_account_name() {
     assert_eq!(again.status.code(), Some(2));
     assert_eq!(fs::read_to_string(&config).unwrap(), text);
 
+    // A config file named by GIT_CREDENTIAL_IAM_CONFIG that does not exist yet is created too.
+    let config2 = home.path().join("conf2/config.toml");
+    let mut cmd = helper(
+        home.path(),
+        &["--issuer", idp.issuer(), "--account", "lab2"],
+        "register",
+    );
+    cmd.env("GIT_CREDENTIAL_IAM_CONFIG", &config2);
+    let out = run(cmd, "");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        fs::read_to_string(&config2)
+            .unwrap()
+            .contains("[account.lab2]")
+    );
+
     // --account lab alone: device flow, then a refresh.
     let mut child = helper(
         home.path(),
