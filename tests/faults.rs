@@ -4,10 +4,12 @@
 //! another issuer, IAM's secret-quoting `invalid_token`, and `slow_down` during the device flow.
 //! Each must give a clear one-line error within the timeout and leave the cache untouched.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -150,18 +152,11 @@ fn helper(home: &Path, issuer: &str, extra: &[&str], action: &str) -> Output {
         .arg("--cache-dir")
         .arg(home.join("cache"))
         .args(extra)
-        .arg(action)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    // The helper may exit before it reads (a usage error): a broken pipe here is fine.
-    let _ = child
-        .stdin
-        .take()
+        .arg(action);
+    // The helper may exit before it reads (a usage error): a broken pipe is no failure there.
+    support::spawn_with_input(&mut cmd, "protocol=https\nhost=git.example\n\n")
+        .wait_with_output()
         .unwrap()
-        .write_all(b"protocol=https\nhost=git.example\n\n");
-    child.wait_with_output().unwrap()
 }
 
 /// Runs a refresh against `replies` and checks the common promises; returns stderr.
@@ -467,18 +462,10 @@ fn token_never_sent_to_a_plain_http_git_server_off_loopback() {
             "get",
         ])
         .arg("--cache-dir")
-        .arg(home.path().join("cache"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"protocol=http\nhost=git.example.org\n\n")
+        .arg(home.path().join("cache"));
+    let out = support::spawn_with_input(&mut cmd, "protocol=http\nhost=git.example.org\n\n")
+        .wait_with_output()
         .unwrap();
-    let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("plain http"));

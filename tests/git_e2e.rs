@@ -156,15 +156,7 @@ fn large_push_in_bearer_mode_needs_post_buffer() {
 
     let out = commit_and_push(home.path(), &work, "big1.bin", big, &[]);
     let cache_dir = home.path().join(".local/state/git-credential-iam");
-    let entry = fs::read_dir(&cache_dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.extension().is_some_and(|x| x == "json")
-                && !p.to_string_lossy().contains("discovery-")
-        })
-        .unwrap();
+    let entry = support::account_cache_files(&cache_dir).pop().unwrap();
     let cache: serde_json::Value = serde_json::from_slice(&fs::read(&entry).unwrap()).unwrap();
     assert!(
         cache["refresh_token"].is_string(),

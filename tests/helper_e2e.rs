@@ -6,7 +6,6 @@
 mod support;
 
 use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -52,18 +51,7 @@ impl Account {
 
     /// The account's cache file (the only `*.json` that is not a discovery document).
     fn cache_file(&self) -> Option<PathBuf> {
-        fs::read_dir(self.cache_dir())
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.extension().is_some_and(|x| x == "json")
-                    && !p
-                        .file_name()
-                        .unwrap()
-                        .to_string_lossy()
-                        .starts_with("discovery-")
-            })
+        support::account_cache_files(&self.cache_dir()).pop()
     }
 
     fn cache(&self) -> Value {
@@ -86,20 +74,7 @@ impl Account {
     }
 
     fn spawn_get(&self, extra: &[&str]) -> Child {
-        let mut child = self
-            .cmd(extra, "get")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(REQUEST.as_bytes())
-            .unwrap();
-        child
+        support::spawn_with_input(&mut self.cmd(extra, "get"), REQUEST)
     }
 }
 
@@ -521,14 +496,7 @@ fn bad_input_is_one_line_and_keeps_the_cache() {
 /// Runs `shell` in a pseudo-terminal (util-linux `script`) with the test home's clean
 /// environment; returns what the terminal showed.
 fn in_pty(acct: &Account, shell: &str) -> String {
-    let mut script = Command::new("script");
-    script.args(["-qec", shell, "/dev/null"]).env_clear();
-    for (k, v) in support::helper_cmd(acct.home.path()).get_envs() {
-        if let Some(v) = v {
-            script.env(k, v);
-        }
-    }
-    let out = support::run_with_input(script, "", T);
+    let out = support::run_with_input(support::terminal_cmd(acct.home.path(), shell), "", T);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -9,14 +9,14 @@
 mod support;
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{
     ALICE, ALICE_PASSWORD, CONF_SECRET, Idp, Lines, PUBLIC_CLIENT, PW_CLIENT, PW_CONF_CLIENT,
-    find_user_code,
+    Stream, find_user_code,
 };
 
 const REQUEST: &str = "protocol=https\nhost=git.example.org\n\n";
@@ -34,6 +34,20 @@ fn run(cmd: Command, input: &str) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `--issuer ISSUER --client-id CLIENT --flow password` and then `extra`.
+fn password_args<'a>(idp: &'a Idp, client: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--issuer",
+        idp.issuer(),
+        "--client-id",
+        client,
+        "--flow",
+        "password",
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// Every file under `dir`, concatenated (to look for a password in the cache).
@@ -59,27 +73,24 @@ fn password_flow_from_file_and_env() {
     let pw_file = home.path().join("pw");
     fs::write(&pw_file, format!("{ALICE_PASSWORD}\n")).unwrap();
     let pf = pw_file.to_str().unwrap();
-    let base = [
-        "--issuer",
-        idp.issuer(),
-        "--client-id",
+    let args = password_args(
+        &idp,
         PW_CLIENT,
-        "--flow",
-        "password",
-        "--username",
-        ALICE,
-    ];
-
-    let args: Vec<&str> = [&base[..], &["--password-file", pf, "--non-interactive"]].concat();
+        &[
+            "--username",
+            ALICE,
+            "--password-file",
+            pf,
+            "--non-interactive",
+        ],
+    );
     let out = run(helper(home.path(), &args, "get"), REQUEST);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout.clone()).unwrap();
-    let token = text
-        .lines()
-        .find_map(|l| l.strip_prefix("password="))
-        .unwrap()
-        .to_string();
-    assert!(idp.introspect(&token), "the token is active");
+    assert!(
+        idp.introspect(support::answered_password(&text)),
+        "the token is active"
+    );
     let err = stderr(&out);
     assert_eq!(
         err.matches("deprecated").count(),
@@ -102,11 +113,17 @@ fn password_flow_from_file_and_env() {
 
     // The environment variable source, in a fresh cache.
     let home2 = tempfile::tempdir().unwrap();
-    let args: Vec<&str> = [
-        &base[..],
-        &["--password-env", "IAM_PW", "--non-interactive"],
-    ]
-    .concat();
+    let args = password_args(
+        &idp,
+        PW_CLIENT,
+        &[
+            "--username",
+            ALICE,
+            "--password-env",
+            "IAM_PW",
+            "--non-interactive",
+        ],
+    );
     let mut cmd = helper(home2.path(), &args, "get");
     cmd.env("IAM_PW", ALICE_PASSWORD);
     let out = run(cmd, REQUEST);
@@ -123,33 +140,21 @@ fn password_flow_errors_name_the_fix() {
     fs::write(&bad, "not-the-password").unwrap();
     let good = home.path().join("good");
     fs::write(&good, ALICE_PASSWORD).unwrap();
-    let common = |client: &'static str, file: &Path| -> Vec<String> {
-        [
-            "--issuer",
-            idp.issuer(),
-            "--client-id",
-            client,
-            "--flow",
-            "password",
+    let with_file = |client: &'static str, file: &Path| -> Output {
+        let file = file.to_str().unwrap();
+        let extra = [
             "--username",
             ALICE,
             "--non-interactive",
             "--password-file",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([file.to_str().unwrap().to_string()])
-        .collect()
+            file,
+        ];
+        run(
+            helper(home.path(), &password_args(&idp, client, &extra), "get"),
+            REQUEST,
+        )
     };
-    let args = common(PW_CLIENT, &bad);
-    let out = run(
-        helper(
-            home.path(),
-            &args.iter().map(String::as_str).collect::<Vec<_>>(),
-            "get",
-        ),
-        REQUEST,
-    );
+    let out = with_file(PW_CLIENT, &bad);
     assert_eq!(out.status.code(), Some(4), "{out:?}");
     assert!(
         stderr(&out).contains("wrong username or password"),
@@ -157,27 +162,11 @@ fn password_flow_errors_name_the_fix() {
         stderr(&out)
     );
     assert!(!stderr(&out).contains("not-the-password"));
-    let cached = fs::read_dir(home.path().join(".local/state/git-credential-iam"))
-        .map(|d| {
-            d.flatten()
-                .filter(|e| {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    n.ends_with(".json") && !n.starts_with("discovery-")
-                })
-                .count()
-        })
-        .unwrap_or(0);
+    let cached =
+        support::account_cache_files(&home.path().join(".local/state/git-credential-iam")).len();
     assert_eq!(cached, 0, "a refused password caches nothing");
     // A client without the grant.
-    let args = common(PUBLIC_CLIENT, &good);
-    let out = run(
-        helper(
-            home.path(),
-            &args.iter().map(String::as_str).collect::<Vec<_>>(),
-            "get",
-        ),
-        REQUEST,
-    );
+    let out = with_file(PUBLIC_CLIENT, &good);
     assert_eq!(out.status.code(), Some(4), "{out:?}");
     let e = stderr(&out);
     assert!(
@@ -187,17 +176,7 @@ fn password_flow_errors_name_the_fix() {
 
     // Non-interactive with no password source: fast, exit 3, no prompt, no deprecation noise.
     let start = Instant::now();
-    let args = [
-        "--issuer",
-        idp.issuer(),
-        "--client-id",
-        PW_CLIENT,
-        "--flow",
-        "password",
-        "--username",
-        ALICE,
-        "--non-interactive",
-    ];
+    let args = password_args(&idp, PW_CLIENT, &["--username", ALICE, "--non-interactive"]);
     let out = run(helper(home.path(), &args, "get"), REQUEST);
     assert!(start.elapsed() < Duration::from_secs(2));
     assert_eq!(out.status.code(), Some(3), "{out:?}");
@@ -254,10 +233,8 @@ fn register_then_device_flow_and_refresh_by_account_name() {
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("conf/config.toml");
     let cfg = config.to_str().unwrap();
-
-    let out = run(
-        helper(
-            home.path(),
+    let register = |extra: &[&str]| {
+        let args = [
             &[
                 "--issuer",
                 idp.issuer(),
@@ -265,12 +242,14 @@ fn register_then_device_flow_and_refresh_by_account_name() {
                 "lab",
                 "--config",
                 cfg,
-                "--print",
             ],
-            "register",
-        ),
-        "",
-    );
+            extra,
+        ]
+        .concat();
+        run(helper(home.path(), &args, "register"), "")
+    };
+
+    let out = register(&["--print"]);
     assert!(out.status.success(), "{out:?}");
     let printed = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(
@@ -293,21 +272,7 @@ fn register_then_device_flow_and_refresh_by_account_name() {
     assert!(!printed.contains(reg.trim()) && !e.contains(reg.trim()));
 
     // The same name again is refused, and nothing changes.
-    let again = run(
-        helper(
-            home.path(),
-            &[
-                "--issuer",
-                idp.issuer(),
-                "--account",
-                "lab",
-                "--config",
-                cfg,
-            ],
-            "register",
-        ),
-        "",
-    );
+    let again = register(&[]);
     assert_eq!(again.status.code(), Some(2));
     assert_eq!(fs::read_to_string(&config).unwrap(), text);
 
@@ -445,66 +410,16 @@ fn register_refused_names_the_manual_page() {
     assert!(!cfg.exists(), "nothing written");
 }
 
-/// Everything a child printed so far, read in chunks on a thread (prompts end without a newline).
-struct Screen {
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
-    text: String,
-}
-
-impl Screen {
-    fn spawn(mut r: impl Read + Send + 'static) -> Screen {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = r.read(&mut buf) {
-                if tx.send(buf[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-        Screen {
-            rx,
-            text: String::new(),
-        }
-    }
-
-    /// Waits until the screen shows `needle`; panics after 20 s.
-    fn wait_for(&mut self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.text.contains(needle) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(chunk) => self.text.push_str(&String::from_utf8_lossy(&chunk)),
-                Err(_) => panic!("{needle:?} not shown; the terminal shows {:?}", self.text),
-            }
-        }
-    }
-
-    /// Everything, once the child closes the terminal (at most 20 s more).
-    fn rest(&mut self) -> &str {
-        while let Ok(chunk) = self.rx.recv_timeout(Duration::from_secs(20)) {
-            self.text.push_str(&String::from_utf8_lossy(&chunk));
-        }
-        &self.text
-    }
-}
-
-/// Runs the shell command `line` on a pseudo-terminal (util-linux `script`) with the test home's
-/// clean environment; returns it with its keyboard and its screen.
-fn in_terminal(home: &Path, line: &str) -> (std::process::Child, std::process::ChildStdin, Screen) {
-    let clean = support::helper_cmd(home);
-    let mut child = Command::new("script")
-        .args(["-qec", line, "/dev/null"])
-        .env_clear()
-        .envs(clean.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .env("SHELL", "/bin/sh")
+/// Runs the shell command `line` on a pseudo-terminal; returns it with its keyboard and screen.
+fn in_terminal(home: &Path, line: &str) -> (std::process::Child, std::process::ChildStdin, Stream) {
+    let mut child = support::terminal_cmd(home, line)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("util-linux `script` is needed for the terminal tests");
     let keyboard = child.stdin.take().unwrap();
-    let screen = Screen::spawn(child.stdout.take().unwrap());
+    let screen = Stream::spawn(child.stdout.take().unwrap());
     (child, keyboard, screen)
 }
 
@@ -527,24 +442,19 @@ fn terminal_prompt_hides_the_password() {
     let idp = Idp::start();
     let home = tempfile::tempdir().unwrap();
     let answer = home.path().join("answer");
-    let args = [
-        "--issuer",
-        idp.issuer(),
-        "--client-id",
-        PW_CLIENT,
-        "--flow",
-        "password",
-    ];
+    let args = password_args(&idp, PW_CLIENT, &[]);
     let line = format!("{} > {}", helper_line(home.path(), &args), answer.display());
     let (mut child, mut keyboard, mut screen) = in_terminal(home.path(), &line);
     let host = format!("127.0.0.1:{}", idp.port());
-    screen.wait_for(&format!("Username for {host}: "));
+    let prompt = format!("Username for {host}: ");
+    screen.wait_until(&prompt, |t| t.contains(&prompt));
     keyboard.write_all(format!("{ALICE}\r").as_bytes()).unwrap();
-    screen.wait_for(&format!("Password for {ALICE}@{host}: "));
+    let prompt = format!("Password for {ALICE}@{host}: ");
+    screen.wait_until(&prompt, |t| t.contains(&prompt));
     keyboard
         .write_all(format!("{ALICE_PASSWORD}\r").as_bytes())
         .unwrap();
-    let shown = screen.rest().to_string();
+    let shown = screen.read_to_end();
     drop(keyboard);
     assert!(child.wait().unwrap().success(), "{shown:?}");
     assert!(shown.contains(&format!("{host}: {ALICE}")), "{shown:?}");
@@ -554,11 +464,10 @@ fn terminal_prompt_hides_the_password() {
     );
     assert!(shown.contains("deprecated"), "{shown:?}");
     let answered = fs::read_to_string(&answer).unwrap();
-    let token = answered
-        .lines()
-        .find_map(|l| l.strip_prefix("password="))
-        .unwrap_or_else(|| panic!("no token in {answered:?}"));
-    assert!(idp.introspect(token), "{answered}");
+    assert!(
+        idp.introspect(support::answered_password(&answered)),
+        "{answered}"
+    );
 }
 
 /// Ctrl-C at the password prompt: the helper dies of the interrupt as any program does (exit
@@ -568,25 +477,16 @@ fn terminal_prompt_hides_the_password() {
 fn ctrl_c_at_the_password_prompt_restores_the_terminal() {
     let idp = Idp::start();
     let home = tempfile::tempdir().unwrap();
-    let args = [
-        "--issuer",
-        idp.issuer(),
-        "--client-id",
-        PW_CLIENT,
-        "--flow",
-        "password",
-        "--username",
-        ALICE,
-    ];
+    let args = password_args(&idp, PW_CLIENT, &["--username", ALICE]);
     let line = format!(
         "trap 'echo shell-interrupted' INT; {}; echo helper-exit=$?; \
          echo \"terminal:$(stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(echo|icanon|isig)$' | sort | tr '\\n' ' ')\"",
         helper_line(home.path(), &args)
     );
     let (mut child, mut keyboard, mut screen) = in_terminal(home.path(), &line);
-    screen.wait_for("Password for ");
+    screen.wait_until("password prompt", |t| t.contains("Password for "));
     keyboard.write_all(b"wond\x03").unwrap();
-    let shown = screen.rest().to_string();
+    let shown = screen.read_to_end();
     drop(keyboard);
     assert!(child.wait().unwrap().success(), "{shown:?}");
     assert!(shown.contains("shell-interrupted"), "{shown:?}");

@@ -7,9 +7,8 @@
 mod support;
 
 use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -49,19 +48,7 @@ impl Home {
     }
 
     fn spawn_get(&self, extra: &[&str]) -> Child {
-        let mut c = self
-            .cmd(extra, "get")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin
-            .take()
-            .unwrap()
-            .write_all(REQUEST.as_bytes())
-            .unwrap();
-        c
+        support::spawn_with_input(&mut self.cmd(extra, "get"), REQUEST)
     }
 
     fn cache_dir(&self) -> PathBuf {
@@ -69,14 +56,8 @@ impl Home {
     }
 
     fn cache_file(&self) -> PathBuf {
-        fs::read_dir(self.cache_dir())
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.extension().is_some_and(|x| x == "json")
-                    && !p.to_string_lossy().contains("discovery-")
-            })
+        support::account_cache_files(&self.cache_dir())
+            .pop()
             .expect("a cache file")
     }
 

@@ -6,85 +6,15 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
 
-use support::{Idp, PUBLIC_CLIENT, find_user_code};
+use support::{Idp, PUBLIC_CLIENT, Stream, find_user_code};
 
 const REQUEST: &str = "protocol=https\nhost=git.example.org\n\n";
 const T: Duration = Duration::from_secs(30);
-
-/// A child's output read raw (every byte, `\r` included) on a background thread.
-struct Stream {
-    rx: Receiver<Vec<u8>>,
-    buf: Vec<u8>,
-}
-
-impl Stream {
-    fn spawn(mut r: impl Read + Send + 'static) -> Stream {
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n @ 1..) = r.read(&mut chunk) {
-                if tx.send(chunk[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-        Stream {
-            rx,
-            buf: Vec::new(),
-        }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buf).into_owned()
-    }
-
-    /// Reads until `pred` holds for the text so far; panics at EOF or after `T`.
-    fn wait_until(&mut self, what: &str, pred: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + T;
-        while !pred(&self.text()) {
-            match self
-                .rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(chunk) => self.buf.extend(chunk),
-                Err(_) => panic!("no {what} within {T:?} (or EOF); so far:\n{}", self.text()),
-            }
-        }
-    }
-
-    /// The user code of the `  Code:  XXXX-XXXX` line, once that line is complete.
-    fn code(&mut self) -> String {
-        self.wait_until("code line", |t| {
-            t.lines().any(|l| l.contains("  Code:  ")) && t.contains("Waiting for approval")
-        });
-        let text = self.text();
-        let line = text.lines().find(|l| l.contains("  Code:  ")).unwrap();
-        find_user_code(line).unwrap_or_else(|| panic!("no user code in {line:?}"))
-    }
-
-    /// Everything until EOF.
-    fn read_to_end(&mut self) -> String {
-        let deadline = Instant::now() + T;
-        loop {
-            match self
-                .rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(chunk) => self.buf.extend(chunk),
-                Err(RecvTimeoutError::Disconnected) => return self.text(),
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("no EOF within {T:?}; so far:\n{}", self.text())
-                }
-            }
-        }
-    }
-}
 
 /// A helper run: `get` for a fresh home, the request on stdin, stdout and stderr piped.
 struct Run {
@@ -101,17 +31,8 @@ impl Run {
         cmd.args(["--issuer", idp.issuer(), "--client-id", PUBLIC_CLIENT])
             .args(args)
             .arg("get")
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(REQUEST.as_bytes())
-            .unwrap();
+            .envs(env.iter().copied());
+        let mut child = support::spawn_with_input(&mut cmd, REQUEST);
         let stdout = Stream::spawn(child.stdout.take().unwrap());
         let stderr = Stream::spawn(child.stderr.take().unwrap());
         Run {
@@ -159,12 +80,6 @@ fn assert_plain(err: &str) {
     );
 }
 
-fn password(out: &str) -> &str {
-    out.lines()
-        .find_map(|l| l.strip_prefix("password="))
-        .unwrap()
-}
-
 #[test]
 fn prompt_on_a_pipe_is_plain_text_without_qr_code_or_browser() {
     let idp = Idp::start();
@@ -187,7 +102,7 @@ fn prompt_on_a_pipe_is_plain_text_without_qr_code_or_browser() {
         "{err}"
     );
     assert!(
-        !err.contains(password(&out)),
+        !err.contains(support::answered_password(&out)),
         "the token never reaches stderr"
     );
 }
@@ -350,7 +265,6 @@ fn on_a_terminal_the_qr_code_and_the_live_status_line_appear() {
     let dir = tempfile::tempdir().unwrap();
     let (req, out) = (dir.path().join("request"), dir.path().join("stdout"));
     std::fs::write(&req, REQUEST).unwrap();
-    let helper = support::helper_cmd(home.path());
     let line = format!(
         "'{}' --issuer '{}' --client-id {PUBLIC_CLIENT} get < '{}' > '{}'",
         support::helper_path().display(),
@@ -358,15 +272,12 @@ fn on_a_terminal_the_qr_code_and_the_live_status_line_appear() {
         req.display(),
         out.display()
     );
-    let mut cmd = Command::new("script");
-    cmd.env_clear()
-        .envs(helper.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .env("SHELL", "/bin/sh")
-        .args(["-qec", &line, "/dev/null"])
+    let mut child = support::terminal_cmd(home.path(), &line)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("util-linux `script`");
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script`");
     let stdin = child.stdin.take(); // held open: EOF on script's stdin would end the session
     let mut tty = Stream::spawn(child.stdout.take().unwrap());
     let code = tty.code();

@@ -810,6 +810,47 @@ pub fn git_cmd(home: &Path) -> Command {
     cmd
 }
 
+/// util-linux `script` running the shell command `line` on a pseudo-terminal, with the same
+/// clean environment as [`helper_cmd`]: `line` sees a terminal on stdin, stdout and stderr and
+/// as `/dev/tty`; what it shows comes out on `script`'s stdout.
+pub fn terminal_cmd(home: &Path, line: &str) -> Command {
+    let mut cmd = Command::new("script");
+    clean_env(&mut cmd, home);
+    cmd.env("SHELL", "/bin/sh")
+        .args(["-qec", line, "/dev/null"]);
+    cmd
+}
+
+/// Spawns `cmd` with stdin, stdout and stderr piped and writes `input` to its stdin (a child
+/// that exits without reading it is no failure), then closes stdin.
+pub fn spawn_with_input(cmd: &mut Command, input: &str) -> Child {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    child
+}
+
+/// The account cache files (`*.json`, not the discovery documents) in `cache_dir`.
+pub fn account_cache_files(cache_dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(cache_dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "json")
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("discovery-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Run `cmd` with `input` on stdin and stdout/stderr captured; kill it and panic (showing what
 /// it printed) when it runs longer than `timeout`.
 pub fn run_with_input(mut cmd: Command, input: &str, timeout: Duration) -> Output {
@@ -946,6 +987,81 @@ impl Lines {
     }
 }
 
+/// How long a [`Stream`] waits for what a test expects.
+const STREAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A child's output read raw (every byte, `\r` included) on a background thread.
+pub struct Stream {
+    rx: Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl Stream {
+    pub fn spawn(mut r: impl Read + Send + 'static) -> Stream {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = r.read(&mut chunk) {
+                if tx.send(chunk[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Stream {
+            rx,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf).into_owned()
+    }
+
+    /// Reads until `pred` holds for the text so far; panics at EOF or after `T`.
+    pub fn wait_until(&mut self, what: &str, pred: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + STREAM_TIMEOUT;
+        while !pred(&self.text()) {
+            match self
+                .rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(chunk) => self.buf.extend(chunk),
+                Err(_) => panic!(
+                    "no {what} within {STREAM_TIMEOUT:?} (or EOF); so far:\n{}",
+                    self.text()
+                ),
+            }
+        }
+    }
+
+    /// The user code of the `  Code:  XXXX-XXXX` line, once that line is complete.
+    pub fn code(&mut self) -> String {
+        self.wait_until("code line", |t| {
+            t.lines().any(|l| l.contains("  Code:  ")) && t.contains("Waiting for approval")
+        });
+        let text = self.text();
+        let line = text.lines().find(|l| l.contains("  Code:  ")).unwrap();
+        find_user_code(line).unwrap_or_else(|| panic!("no user code in {line:?}"))
+    }
+
+    /// Everything until EOF.
+    pub fn read_to_end(&mut self) -> String {
+        let deadline = Instant::now() + STREAM_TIMEOUT;
+        loop {
+            match self
+                .rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(chunk) => self.buf.extend(chunk),
+                Err(RecvTimeoutError::Disconnected) => return self.text(),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("no EOF within {STREAM_TIMEOUT:?}; so far:\n{}", self.text())
+                }
+            }
+        }
+    }
+}
+
 /// Read `reader` line by line on a thread and return the first line for which `pred` holds;
 /// panics (listing the lines seen) at EOF or after `timeout`. The thread keeps draining the
 /// reader afterwards, so the child never blocks on a full pipe.
@@ -962,6 +1078,14 @@ pub fn wait_for_line<R: Read + Send + 'static>(
             lines.seen().join("\n")
         ),
     }
+}
+
+/// The token in the helper's Basic-mode answer to git (its `password=` line).
+pub fn answered_password(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password="))
+        .unwrap_or_else(|| panic!("no password= line in {stdout:?}"))
 }
 
 /// The first user code in `line` as oidc-provider prints it (`XXXX-XXXX`, letters of
