@@ -108,32 +108,7 @@ fn dispatch(
             }
         }
         "status" => status(&cli, config, io, getenv),
-        "register" => {
-            let mut o = cli.options.clone();
-            let name = o.account.take().unwrap_or_default();
-            o.client_id.get_or_insert_with(|| "(registering)".into());
-            let path = config::explicit_config_path(config, getenv)
-                .or_else(config::default_config_path)
-                .ok_or_else(|| {
-                    Error::Usage("cannot find the config directory: pass --config FILE".into())
-                })?;
-            // The file named by --config or GIT_CREDENTIAL_IAM_CONFIG may not exist yet:
-            // register creates it, so it is read only when it is there.
-            let s = if path.exists() {
-                Settings::resolve(&o, Some(&path), None, getenv)?
-            } else {
-                let no_file = |k: &str| getenv(k).filter(|_| k != "GIT_CREDENTIAL_IAM_CONFIG");
-                Settings::resolve(&o, None, None, &no_file)?
-            }
-            .ok_or_else(|| need_issuer(action))?;
-            let r = register::Request {
-                name: &name,
-                config_path: &path,
-                confidential: cli.confidential,
-                print: cli.print,
-            };
-            register::register(&s, &r, io)
-        }
+        "register" => register::run(&cli, config, io, getenv),
         "token" => {
             let format = output::Format::parse(cli.format.as_deref().unwrap_or("raw"))?;
             // --scope/--audience on `token` ask for a narrower token of the account.
@@ -209,9 +184,6 @@ fn status(
 }
 
 fn need_issuer(action: &str) -> Error {
-    if action == "register" {
-        return Error::Usage("register needs --issuer URL and --account NAME".into());
-    }
     Error::Usage(format!(
         "{action} needs an issuer: pass --issuer URL and --client-id ID, or --account NAME"
     ))

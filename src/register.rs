@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::cache::write_atomic;
-use crate::config::{ConfigFile, Flow, Settings};
+use crate::cli::Cli;
+use crate::config::{self, ConfigFile, Flow, Settings};
 use crate::error::{Error, Result};
 use crate::helper::Io;
 use crate::oauth::Client;
@@ -21,6 +22,40 @@ pub struct Request<'a> {
     pub config_path: &'a Path,
     pub confidential: bool,
     pub print: bool,
+}
+
+/// `register` from the command line: the account name from `--account`, the config file from
+/// `--config`, `GIT_CREDENTIAL_IAM_CONFIG` or the default path (created if missing).
+pub fn run(
+    cli: &Cli,
+    config: Option<&Path>,
+    io: &mut Io,
+    getenv: &dyn Fn(&str) -> Option<String>,
+) -> Result<()> {
+    let mut o = cli.options.clone();
+    let name = o.account.take().unwrap_or_default();
+    o.client_id.get_or_insert_with(|| "(registering)".into());
+    let path = config::explicit_config_path(config, getenv)
+        .or_else(config::default_config_path)
+        .ok_or_else(|| {
+            Error::Usage("cannot find the config directory: pass --config FILE".into())
+        })?;
+    // The file named by --config or GIT_CREDENTIAL_IAM_CONFIG may not exist yet: register
+    // creates it, so it is read only when it is there.
+    let s = if path.exists() {
+        Settings::resolve(&o, Some(&path), None, getenv)?
+    } else {
+        let no_file = |k: &str| getenv(k).filter(|_| k != "GIT_CREDENTIAL_IAM_CONFIG");
+        Settings::resolve(&o, None, None, &no_file)?
+    }
+    .ok_or_else(|| Error::Usage("register needs --issuer URL and --account NAME".into()))?;
+    let r = Request {
+        name: &name,
+        config_path: &path,
+        confidential: cli.confidential,
+        print: cli.print,
+    };
+    register(&s, &r, io)
 }
 
 /// Registers a client and saves it as account `r.name`.
@@ -121,7 +156,7 @@ pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
     if r.print {
         print_response(&resp, secret_file.as_deref(), reg_file.as_deref(), io)?;
     }
-    let config_opt = if Some(r.config_path.to_path_buf()) == crate::config::default_config_path() {
+    let config_opt = if Some(r.config_path.to_path_buf()) == config::default_config_path() {
         String::new()
     } else {
         format!(" --config {}", r.config_path.display())
