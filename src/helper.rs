@@ -12,11 +12,12 @@ use crate::cache::{self, AccountFiles, Entry};
 use crate::config::{AuthMode, Flow, Interactive, Settings};
 use crate::error::{Error, Result};
 use crate::lock::LockGuard;
-use crate::oauth::{Client, TokenResponse, device, http::host_of, password};
+use crate::oauth::{Client, TokenResponse, device, password};
 use crate::prompt::Prompt;
 use crate::protocol::{Answer, Request};
 use crate::secret::Secret;
 use crate::signin;
+use crate::trust::host_of;
 
 /// The process's streams, clock and environment, passed in so tests can drive everything.
 pub struct Io<'a> {
@@ -52,12 +53,7 @@ pub struct Token {
 pub fn get(s: &Settings, req: &Request, io: &mut Io) -> Result<()> {
     if let Some(url) = req.url().filter(|u| u.starts_with("http://")) {
         // A bearer token over plain http is readable by anyone on the path.
-        crate::oauth::http::check_url(&url, "git server").map_err(|_| {
-            Error::Usage(format!(
-                "refusing to send a token to {url} over plain http; use https:// \
-                 (plain http is allowed only on loopback)"
-            ))
-        })?;
+        crate::trust::checked(&url, "git server")?;
     }
     let files = AccountFiles::for_settings(s);
     let token = obtain(

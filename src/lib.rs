@@ -31,6 +31,7 @@ pub mod secret;
 pub mod signals;
 pub mod signin;
 pub mod tokens;
+pub mod trust;
 
 use std::ffi::OsString;
 use std::io::BufRead;

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::helper::Io;
 use crate::oauth::Client;
 use crate::oauth::device::GRANT_TYPE as DEVICE_GRANT;
-use crate::oauth::http::{clean, host_of, oauth_error};
+use crate::oauth::http::{clean, oauth_error};
+use crate::trust::host_of;
 
 /// What `register` was asked for.
 pub struct Request<'a> {

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::http::{host_of, oauth_error};
+use super::http::oauth_error;
 use super::{Client, TokenResponse};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::trust::host_of;
 
 /// Consecutive network failures after which polling stops.
 const MAX_NETWORK_FAILURES: u32 = 4;
@@ -48,7 +49,7 @@ pub fn start(client: &Client) -> Result<DeviceAuthorization> {
                       its discovery document)"
                 .into(),
         })?;
-    super::http::check_url(&url, "device authorization endpoint")?;
+    crate::trust::checked(&url, "device authorization endpoint")?;
     let mut form = vec![("scope", s.scope.as_str())];
     if let Some(aud) = &s.audience {
         form.push(("audience", aud));

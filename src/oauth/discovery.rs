@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::http::{Http, check_url, describe_body, host_of};
+use super::http::{Http, describe_body};
 use crate::cache::{fnv1a, write_atomic};
 use crate::error::{Error, Result};
+use crate::trust::{checked, host_of};
 
 /// How long a cached discovery document is trusted.
 pub const LIFETIME_SECS: i64 = 24 * 3600;
@@ -79,7 +80,7 @@ pub fn forget(cache_dir: &Path, issuer: &str) {
 
 /// Fetches and validates the document.
 pub fn fetch(http: &Http, issuer: &str) -> Result<Endpoints> {
-    check_url(issuer, "issuer")?;
+    checked(issuer, "issuer")?;
     let url = discovery_url(issuer);
     let reply = http.get(&url)?;
     let host = host_of(&url);
@@ -107,15 +108,21 @@ pub fn fetch(http: &Http, issuer: &str) -> Result<Endpoints> {
             ),
         });
     }
-    for url in [
-        Some(&e.token_endpoint),
-        e.device_authorization_endpoint.as_ref(),
-        e.revocation_endpoint.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        check_url(url, "endpoint")?;
+    for (what, url) in [
+        ("token endpoint", Some(&e.token_endpoint)),
+        (
+            "device authorization endpoint",
+            e.device_authorization_endpoint.as_ref(),
+        ),
+        ("revocation endpoint", e.revocation_endpoint.as_ref()),
+        ("registration endpoint", e.registration_endpoint.as_ref()),
+    ] {
+        if let Some(url) = url {
+            checked(url, what).map_err(|err| Error::Provider {
+                host: host.clone(),
+                message: format!("its discovery document is refused: {err}"),
+            })?;
+        }
     }
     Ok(e)
 }

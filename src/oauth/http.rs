@@ -157,52 +157,10 @@ impl Http {
             }
         };
         Error::Http {
-            host: host_of(url),
+            host: crate::trust::host_of(url),
             message,
         }
     }
-}
-
-/// `host[:port]` of a URL, for messages.
-pub fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split(['/', '?', '#'])
-        .next()
-        .unwrap_or(rest)
-        .to_string()
-}
-
-/// Whether `url` may be used: https, or http on a loopback host only.
-pub fn check_url(url: &str, what: &str) -> Result<()> {
-    if url.starts_with("https://") {
-        return Ok(());
-    }
-    if let Some(rest) = url.strip_prefix("http://") {
-        let host = host_of(rest);
-        let name = if host.starts_with('[') {
-            host.split(']')
-                .next()
-                .unwrap_or("")
-                .trim_start_matches('[')
-                .to_string()
-        } else {
-            host.rsplit_once(':')
-                .map_or(host.clone(), |(h, _)| h.to_string())
-        };
-        let loopback_ip = name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-        if name == "localhost" || loopback_ip {
-            return Ok(());
-        }
-        return Err(Error::Usage(format!(
-            "refusing plain http:// {what} {url}: tokens would travel unencrypted; use https:// \
-             (http is allowed only on loopback)"
-        )));
-    }
-    Err(Error::Usage(format!(
-        "the {what} {url:?} is not an https:// URL"
-    )))
 }
 
 /// Parses an OAuth error body (`error`, `error_description`), redacting the secrets we sent.
@@ -212,7 +170,7 @@ pub fn oauth_error(url: &str, reply: &Reply, sent_secrets: &[&str]) -> Error {
         error: String,
         error_description: Option<String>,
     }
-    let host = host_of(url);
+    let host = crate::trust::host_of(url);
     match serde_json::from_slice::<OAuthErr>(&reply.body) {
         Ok(e) => Error::OAuth {
             host,
@@ -296,17 +254,6 @@ fn parse_certs(pem: &[u8]) -> impl Iterator<Item = Certificate<'static>> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn http_only_on_loopback() {
-        assert!(check_url("https://iam.example/", "issuer").is_ok());
-        assert!(check_url("http://127.0.0.1:8080/", "issuer").is_ok());
-        assert!(check_url("http://localhost/", "issuer").is_ok());
-        assert!(check_url("http://[::1]:80/", "issuer").is_ok());
-        assert!(check_url("http://iam.example/", "issuer").is_err());
-        assert!(check_url("http://127.0.0.1.evil.example/", "issuer").is_err());
-        assert!(check_url("ftp://x/", "issuer").is_err());
-    }
 
     #[test]
     fn oauth_error_is_redacted() {

@@ -15,8 +15,9 @@ use crate::config::Settings;
 use crate::encoding::jwt_exp;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::trust::host_of;
 use discovery::Endpoints;
-use http::{ClientAuth, Http, host_of, oauth_error};
+use http::{ClientAuth, Http, oauth_error};
 
 /// A successful token response.
 #[derive(Debug, Deserialize)]
@@ -62,7 +63,7 @@ pub struct Client<'a> {
 impl<'a> Client<'a> {
     /// Builds the client: reads the client secret file and builds the HTTP agent.
     pub fn new(settings: &'a Settings, now: i64) -> Result<Client<'a>> {
-        http::check_url(&settings.issuer, "issuer")?;
+        crate::trust::checked(&settings.issuer, "issuer")?;
         Ok(Client {
             settings,
             http: Http::new(

@@ -2,10 +2,10 @@
 //! IAM clients whose administrator enabled it. Errors are turned into what the person can act
 //! on: a wrong password, or a client that is not allowed the grant.
 
-use super::http::host_of;
 use super::{Client, TokenResponse};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::trust::host_of;
 
 /// The one line printed on every use.
 pub const DEPRECATION: &str = "warning: the password flow is deprecated: it hands your password \
