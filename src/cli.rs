@@ -56,6 +56,9 @@ Options (also GIT_CREDENTIAL_IAM_<OPTION>, e.g. GIT_CREDENTIAL_IAM_CLIENT_ID, an
   --scope \"S1 S2\"            scopes to ask for [default: \"openid offline_access\"]
   --audience AUD             audience of the token (INDIGO IAM's `audience` parameter)
   --account NAME             a named account from the config file
+  --url URL                  a URL (prefix) or host the token may go to; repeatable. git gets
+                             a token only for a URL tied to the account: one of these, else
+                             the account's urls
   --config FILE              config file [default: $XDG_CONFIG_HOME/git-credential-iam/config.toml]
   --cache-dir DIR            where tokens are cached [default: $XDG_STATE_HOME/git-credential-iam]
   --min-lifetime SECS        do not serve a token expiring sooner than this [default: 60]
@@ -105,7 +108,21 @@ const VALUE_OPTIONS: &[&str] = &[
     "password-env",
     "format",
     "expires-at",
+    "url",
 ];
+
+/// An argument quoted in an error only when it looks like an option name, never a secret.
+fn shown(arg: &str) -> String {
+    let plain = arg.len() <= 32
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if plain {
+        arg.to_string()
+    } else {
+        "(not shown)".into()
+    }
+}
 
 impl Cli {
     /// Parses argv (without the program name).
@@ -121,10 +138,17 @@ impl Cli {
                     "-h" => cli.help = true,
                     "-V" => cli.version = true,
                     s if s.starts_with('-') => {
-                        return Err(Error::Usage(format!("unknown option {s}")));
+                        return Err(Error::Usage(format!("unknown option {}", shown(s))));
                     }
                     _ if cli.action.is_none() => cli.action = Some(arg),
-                    _ => return Err(Error::Usage(format!("unexpected argument {arg:?}"))),
+                    // Never echoed: it could be a token given as an argument by mistake.
+                    _ => {
+                        return Err(Error::Usage(
+                            "unexpected extra argument after the action (not shown: it could \
+                             be a secret); give one action, and pass tokens on stdin"
+                                .into(),
+                        ));
+                    }
                 }
                 continue;
             };
@@ -164,7 +188,12 @@ impl Cli {
                              to every user through ps; use a file (e.g. --client-secret-file)"
                         )));
                     }
-                    _ => return Err(Error::Usage(format!("unknown option --{name}"))),
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "unknown option {}",
+                            shown(&format!("--{name}"))
+                        )));
+                    }
                 }
             }
         }
@@ -226,6 +255,15 @@ mod tests {
                 .contains("ps")
         );
         assert!(parse(&["--bogus"]).is_err());
+        for secret in [
+            "eyJhbGciOiJSUzI1NiJ9.SECRET",
+            "--eyJSECRETTOKENVALUE0123456789ABCDEF",
+        ] {
+            let e = parse(&["import", secret]).unwrap_err().to_string();
+            assert!(!e.contains("SECRET"), "{e}");
+        }
+        let cli = parse(&["get", "--url", "https://a/", "--url=b.example"]).unwrap();
+        assert_eq!(cli.options.urls, ["https://a/", "b.example"]);
         assert!(parse(&["--min-lifetime", "abc"]).is_err());
         assert!(parse(&["--auth", "digest"]).is_err());
         assert!(

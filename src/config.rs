@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::trust;
 
 /// How the token is handed to git.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -60,8 +61,10 @@ pub struct Options {
     /// Open the sign-in page in a browser (`--browser`/`--no-browser`); unset: on a local
     /// desktop session.
     pub browser: Option<bool>,
-    /// Config file only: URL prefixes (`https://gitlab.example.org/group/`) or hosts
-    /// (`gitlab.example.org`) that this account serves.
+    /// The URL prefixes (`https://git.example.org/group/`) or hosts (`git.example.org`) the
+    /// account is tied to: git gets a token only for a request that matches one. In an
+    /// `[account.NAME]` table, or `--url` (repeatable) / `GIT_CREDENTIAL_IAM_URL` (separated by
+    /// spaces); never a top-level key.
     #[serde(default)]
     pub urls: Vec<String>,
 }
@@ -90,15 +93,30 @@ const ENV_OPTIONS: &[&str] = &[
     "no-qr",
     "browser",
     "no-browser",
+    "url",
+];
+
+/// Bounds of the numeric options, in seconds: (name, least, most).
+const LIMITS: &[(&str, u64, u64)] = &[
+    ("timeout", 1, 3600),
+    ("lock-timeout", 0, 86400),
+    ("min-lifetime", 0, 86400),
 ];
 
 impl Options {
     /// Sets option `name` (its long name) from text.
     pub fn set(&mut self, name: &str, value: String) -> Result<()> {
+        // Errors never quote the value: it could be a secret given in the wrong place.
         let num = |v: &str| {
-            v.trim().parse::<u64>().map_err(|_| {
+            let n = v.trim().parse::<u64>().ok();
+            let (_, least, most) = LIMITS
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .copied()
+                .unwrap_or((name, 0, u64::MAX));
+            n.filter(|n| (least..=most).contains(n)).ok_or_else(|| {
                 Error::Usage(format!(
-                    "--{name} takes a whole number of seconds, not {v:?}"
+                    "--{name} takes a whole number of seconds from {least} to {most}"
                 ))
             })
         };
@@ -117,10 +135,8 @@ impl Options {
                     "auto" => AuthMode::Auto,
                     "basic" => AuthMode::Basic,
                     "bearer" => AuthMode::Bearer,
-                    v => {
-                        return Err(Error::Usage(format!(
-                            "--auth takes auto, basic or bearer, not {v:?}"
-                        )));
+                    _ => {
+                        return Err(Error::Usage("--auth takes auto, basic or bearer".into()));
                     }
                 })
             }
@@ -133,10 +149,8 @@ impl Options {
                 self.flow = Some(match value.as_str() {
                     "device" => Flow::Device,
                     "password" => Flow::Password,
-                    v => {
-                        return Err(Error::Usage(format!(
-                            "--flow takes device or password, not {v:?}"
-                        )));
+                    _ => {
+                        return Err(Error::Usage("--flow takes device or password".into()));
                     }
                 })
             }
@@ -146,6 +160,9 @@ impl Options {
             "no-qr" => self.qr = Some(!flag(name, &value)?),
             "browser" => self.browser = Some(flag(name, &value)?),
             "no-browser" => self.browser = Some(!flag(name, &value)?),
+            "url" => self
+                .urls
+                .extend(value.split_whitespace().map(str::to_string)),
             _ => return Err(Error::Usage(format!("unknown option --{name}"))),
         }
         Ok(())
@@ -204,9 +221,7 @@ fn flag(name: &str, value: &str) -> Result<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
-        v => Err(Error::Usage(format!(
-            "{name} takes true or false, not {v:?}"
-        ))),
+        _ => Err(Error::Usage(format!("{name} takes true or false"))),
     }
 }
 
@@ -230,36 +245,48 @@ impl ConfigFile {
             }
             Err(e) => return Err(Error::io("cannot read config file", path, e)),
         };
-        toml::from_str(&text).map_err(|e| Error::Config {
+        let mut file: ConfigFile = toml::from_str(&text).map_err(|e| Error::Config {
             path: path.to_path_buf(),
-            message: e.to_string().lines().collect::<Vec<_>>().join(" "),
-        })
-    }
-
-    /// The account serving `url` (`protocol://host/path`): the one whose longest `urls` entry
-    /// matches. An entry with `://` is a URL prefix; one without is a host (with optional port).
-    pub fn account_for_url(&self, url: &str) -> Option<&str> {
-        let host = url
-            .split_once("://")
-            .map(|(_, r)| r.split('/').next().unwrap_or(r));
-        let mut best: Option<(&str, usize)> = None;
-        for (name, acct) in &self.accounts {
-            for pattern in &acct.urls {
-                let matched = if pattern.contains("://") {
-                    let p = pattern.trim_end_matches('/');
-                    url == p
-                        || url
-                            .strip_prefix(p)
-                            .is_some_and(|rest| rest.starts_with('/'))
+            // The message and line only: toml's excerpt of the line could show a secret.
+            message: match e.span() {
+                Some(span) => format!(
+                    "line {}: {}",
+                    text[..span.start.min(text.len())].matches('\n').count() + 1,
+                    e.message()
+                ),
+                None => e.message().to_string(),
+            },
+        })?;
+        if !file.defaults.urls.is_empty() {
+            return Err(Error::Config {
+                path: path.to_path_buf(),
+                message: "`urls` is not a top-level key: top-level keys are defaults for \
+                          accounts; move it into the [account.NAME] table it belongs to"
+                    .into(),
+            });
+        }
+        // Paths in the file are the file's: `~` is the home directory, and a relative path is
+        // relative to the file's folder (never to git's working directory, the repository).
+        let base = path.parent().unwrap_or(Path::new("."));
+        for o in std::iter::once(&mut file.defaults).chain(file.accounts.values_mut()) {
+            for p in [
+                &mut o.cache_dir,
+                &mut o.client_secret_file,
+                &mut o.ca_file,
+                &mut o.password_file,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let home = expand_home(p);
+                *p = if home.is_relative() {
+                    base.join(home)
                 } else {
-                    host == Some(pattern.as_str())
+                    home
                 };
-                if matched && best.is_none_or(|(_, len)| pattern.len() > len) {
-                    best = Some((name, pattern.len()));
-                }
             }
         }
-        best.map(|(n, _)| n)
+        Ok(file)
     }
 }
 
@@ -303,15 +330,31 @@ pub struct Settings {
 /// Default scopes: without `offline_access` there is no refresh token.
 pub const DEFAULT_SCOPE: &str = "openid offline_access";
 
-impl Settings {
-    /// Resolves the settings. `url` is the URL git asks about (for account matching). Returns
-    /// `Ok(None)` when nothing configures an issuer for this URL (git's `get` then stays silent).
-    pub fn resolve(
+/// What `get` and `erase` may do for the URL git asks about.
+pub enum ForRequest {
+    /// The URL is tied to the account and safe to send a token to.
+    Serve(Settings),
+    /// Nothing configures an issuer for this URL: stay silent, git asks its next helper.
+    Silent,
+    /// An account is configured, but a token must not go to this URL: one line for stderr that
+    /// names the fix, and no answer.
+    Refuse(String),
+}
+
+/// The three sources of options, read once.
+struct Sources {
+    cli: Options,
+    env: Options,
+    file: ConfigFile,
+    path: Option<PathBuf>,
+}
+
+impl Sources {
+    fn load(
         cli: &Options,
         config_path: Option<&Path>,
-        url: Option<&str>,
         getenv: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Option<Settings>> {
+    ) -> Result<Sources> {
         let env = Options::from_env(getenv)?;
         let explicit = explicit_config_path(config_path, getenv);
         let path = explicit.clone().or_else(default_config_path);
@@ -319,41 +362,72 @@ impl Settings {
             Some(p) => ConfigFile::load(p, explicit.is_some())?,
             None => ConfigFile::default(),
         };
-        let named = cli.account.clone().or(env.account.clone());
-        let account_name = match named {
-            Some(n) => {
-                if !file.accounts.contains_key(&n) {
-                    let where_ = path
-                        .as_ref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default();
-                    return Err(Error::Usage(format!(
-                        "no account {n:?} in the config file {where_}: add an [account.{n}] table"
-                    )));
-                }
-                Some(n)
-            }
-            None => url
-                .and_then(|u| file.account_for_url(u))
-                .map(str::to_string),
-        };
-        let account_opts = account_name
+        Ok(Sources {
+            cli: cli.clone(),
+            env,
+            file,
+            path,
+        })
+    }
+
+    fn file_name(&self) -> String {
+        self.path
             .as_ref()
-            .and_then(|n| file.accounts.get(n))
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the config file".into())
+    }
+
+    /// The account named by `--account` or the environment, checked to exist.
+    fn named_account(&self) -> Result<Option<String>> {
+        let Some(n) = self.cli.account.clone().or(self.env.account.clone()) else {
+            return Ok(None);
+        };
+        if !self.file.accounts.contains_key(&n) {
+            return Err(Error::Usage(format!(
+                "no account {:?} in the config file {}: add an [account.{n}] table",
+                trust::quote(&n),
+                self.file_name()
+            )));
+        }
+        Ok(Some(n))
+    }
+
+    /// `--url` entries, else `GIT_CREDENTIAL_IAM_URL`'s.
+    fn given_urls(&self) -> &[String] {
+        if self.cli.urls.is_empty() {
+            &self.env.urls
+        } else {
+            &self.cli.urls
+        }
+    }
+
+    /// The settings of `account` (or of no account: the command line, the environment and the
+    /// file's defaults). `None` when no source gives an issuer.
+    fn settings(
+        &self,
+        account: Option<String>,
+        getenv: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Settings>> {
+        let account_opts = account
+            .as_ref()
+            .and_then(|n| self.file.accounts.get(n))
             .cloned()
             .unwrap_or_default();
-        let merged = cli.clone().or(&env).or(&account_opts).or(&file.defaults);
+        let cli = home_expanded(self.cli.clone());
+        let env = home_expanded(self.env.clone());
+        let merged = cli.or(&env).or(&account_opts).or(&self.file.defaults);
         let Some(issuer) = merged.issuer else {
             return Ok(None);
         };
         let client_id = merged.client_id.ok_or_else(|| {
             Error::Usage(format!(
-                "no client id for issuer {issuer}: pass --client-id ID, set \
-                 GIT_CREDENTIAL_IAM_CLIENT_ID, or add client-id to the config file"
+                "no client id for issuer {}: pass --client-id ID, set \
+                 GIT_CREDENTIAL_IAM_CLIENT_ID, or add client-id to the config file",
+                trust::host_of(&issuer)
             ))
         })?;
         let cache_dir = match merged.cache_dir {
-            Some(d) => d,
+            Some(d) => checked_cache_dir(d)?,
             None => default_cache_dir().ok_or_else(|| {
                 Error::Usage(
                     "cannot find a home directory for the cache: pass --cache-dir DIR".into(),
@@ -367,27 +441,142 @@ impl Settings {
             None if getenv("CI").is_some_and(|v| v == "true" || v == "1") => Interactive::Never,
             None => Interactive::Auto,
         };
+        let seconds = |name: &str, v: Option<u64>, default: u64| -> Result<u64> {
+            let v = v.unwrap_or(default);
+            match LIMITS.iter().find(|(n, _, _)| *n == name) {
+                Some(&(_, least, most)) if !(least..=most).contains(&v) => Err(Error::Usage(
+                    format!("{name} takes a whole number of seconds from {least} to {most}"),
+                )),
+                _ => Ok(v),
+            }
+        };
         Ok(Some(Settings {
-            account: account_name,
+            account,
             issuer,
             client_id,
             client_secret_file: merged.client_secret_file,
             scope: merged.scope.unwrap_or_else(|| DEFAULT_SCOPE.to_string()),
             audience: merged.audience.filter(|a| !a.is_empty()),
             cache_dir,
-            min_lifetime: merged.min_lifetime.unwrap_or(60),
+            min_lifetime: seconds("min-lifetime", merged.min_lifetime, 60)?,
             username: merged.username,
             auth: merged.auth.unwrap_or(AuthMode::Auto),
             interactive,
             ca_file: merged.ca_file,
-            timeout: Duration::from_secs(merged.timeout.unwrap_or(30).max(1)),
-            lock_timeout: Duration::from_secs(merged.lock_timeout.unwrap_or(300)),
+            timeout: Duration::from_secs(seconds("timeout", merged.timeout, 30)?),
+            lock_timeout: Duration::from_secs(seconds("lock-timeout", merged.lock_timeout, 300)?),
             flow: merged.flow.unwrap_or(Flow::Device),
             password_file: merged.password_file,
             password_env: merged.password_env,
             qr: merged.qr,
             browser: merged.browser,
         }))
+    }
+}
+
+impl Settings {
+    /// Resolves the settings of the named account (`--account`, the environment), or of the
+    /// command line, the environment and the file's defaults. For the actions a person runs
+    /// (`login`, `token`, …), which need no URL. `Ok(None)` when no source gives an issuer.
+    pub fn resolve(
+        cli: &Options,
+        config_path: Option<&Path>,
+        getenv: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Settings>> {
+        let src = Sources::load(cli, config_path, getenv)?;
+        let named = src.named_account()?;
+        src.settings(named, getenv)
+    }
+
+    /// Decides whether git's request (`url`, `None` when it is not one unambiguous http(s)
+    /// URL; `asked` describes it for messages) may get a token, and whose.
+    ///
+    /// The account is the one named (`--account`, the environment), else the config account
+    /// whose `urls` match best, else the command line, environment and file defaults. The URL
+    /// must then be tied to it: matched by `--url`/`GIT_CREDENTIAL_IAM_URL` when given, else by
+    /// the account's `urls`. Top-level keys are only defaults: they never tie a URL.
+    pub fn for_request(
+        cli: &Options,
+        config_path: Option<&Path>,
+        url: Option<&url::Url>,
+        asked: &str,
+        getenv: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ForRequest> {
+        let src = Sources::load(cli, config_path, getenv)?;
+        let named = src.named_account()?;
+        let matched = match (&named, url) {
+            (None, Some(u)) => src
+                .file
+                .accounts
+                .iter()
+                .filter_map(|(n, a)| Some((trust::best_match(&a.urls, u)?, n)))
+                .max_by_key(|(score, _)| *score)
+                .map(|(_, n)| n.clone()),
+            _ => None,
+        };
+        let account = named.clone().or(matched.clone());
+        let Some(settings) = src.settings(account.clone(), getenv)? else {
+            return Ok(ForRequest::Silent);
+        };
+        let account_urls = account
+            .as_ref()
+            .and_then(|n| src.file.accounts.get(n))
+            .map(|a| a.urls.as_slice())
+            .unwrap_or_default();
+        for entry in src.given_urls().iter().chain(account_urls) {
+            trust::Pattern::parse(entry)?;
+        }
+        let ties: &[String] = if matched.is_some() || src.given_urls().is_empty() {
+            account_urls
+        } else {
+            src.given_urls()
+        };
+        let who = match &account {
+            Some(n) => format!("account {n:?}"),
+            None => format!("the issuer {}", trust::host_of(&settings.issuer)),
+        };
+        let Some(url) = url else {
+            return Ok(ForRequest::Refuse(format!(
+                "no token for {asked}: tokens go only to https:// URLs (http:// on loopback) \
+                 tied to an account"
+            )));
+        };
+        let origin = trust::origin(url);
+        if trust::best_match(ties, url).is_none() {
+            let fix = match &account {
+                Some(n) => format!(
+                    "add \"{origin}/\" to urls in [account.{n}] of {}",
+                    src.file_name()
+                ),
+                None => format!(
+                    "put the options in an [account.NAME] table of {} with urls = [\"{origin}/\"]",
+                    src.file_name()
+                ),
+            };
+            let path_hint = if url.path() == "/"
+                && ties
+                    .iter()
+                    .any(|t| trust::Pattern::parse(t).is_ok_and(|p| p.same_origin(url)))
+            {
+                format!(
+                    "; the account is tied to paths on this host, so git must send the path: \
+                     git config --global credential.{origin}.useHttpPath true"
+                )
+            } else {
+                String::new()
+            };
+            return Ok(ForRequest::Refuse(format!(
+                "no token for {origin}: it is not tied to {who}; {fix}, or pass --url \
+                 {origin}/ on the helper line{path_hint}"
+            )));
+        }
+        if !trust::safe_transport(url) {
+            return Ok(ForRequest::Refuse(format!(
+                "no token for {origin}: it would travel unencrypted over plain http; use \
+                 https:// (plain http is allowed only on loopback)"
+            )));
+        }
+        Ok(ForRequest::Serve(settings))
     }
 
     /// Reads the client secret file, if one is configured. Only the network paths call this.
@@ -433,6 +622,48 @@ pub fn default_cache_dir() -> Option<PathBuf> {
         .map(|d| d.join("git-credential-iam"))
 }
 
+/// `~` or `~/…` with the home directory in front; other paths unchanged.
+fn expand_home(p: &Path) -> PathBuf {
+    let Ok(rest) = p.strip_prefix("~") else {
+        return p.to_path_buf();
+    };
+    match dirs::home_dir() {
+        Some(home) => home.join(rest),
+        None => p.to_path_buf(),
+    }
+}
+
+/// The options with `~` expanded in their paths (the command line's and the environment's;
+/// the config file's are resolved when it is read).
+fn home_expanded(mut o: Options) -> Options {
+    for p in [
+        &mut o.cache_dir,
+        &mut o.client_secret_file,
+        &mut o.ca_file,
+        &mut o.password_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        *p = expand_home(p);
+    }
+    o
+}
+
+/// The cache directory must be absolute: a relative one would land in git's working
+/// directory, the repository, where `git add -A` commits the refresh token.
+pub fn checked_cache_dir(dir: PathBuf) -> Result<PathBuf> {
+    let dir = expand_home(&dir);
+    if dir.is_relative() {
+        return Err(Error::Usage(
+            "the cache directory must be an absolute path (or start with ~/): a relative one \
+             would be inside the repository git runs in"
+                .into(),
+        ));
+    }
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,24 +691,152 @@ client-id = "sub"
 urls = ["https://gitlab.example.org/special"]
 "#;
 
+    fn url(u: &str) -> url::Url {
+        url::Url::parse(u).unwrap()
+    }
+
+    /// The account `for_request` serves `u` with, or why it does not.
+    fn served(cli: &Options, p: &Path, u: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+        match Settings::for_request(cli, Some(p), Some(&url(u)), "test", env).unwrap() {
+            ForRequest::Serve(s) => format!("serve {}", s.account.unwrap_or_default()),
+            ForRequest::Silent => "silent".into(),
+            ForRequest::Refuse(why) => format!("refuse {why}"),
+        }
+    }
+
     #[test]
     fn matches_account_by_url_and_host() {
         let (_d, p) = write_config(CONFIG);
-        let f = ConfigFile::load(&p, true).unwrap();
-        assert_eq!(
-            f.account_for_url("https://gitlab.example.org/a/b.git"),
-            Some("cern")
+        let none = Options::default();
+        let s = |u: &str| served(&none, &p, u, &no_env);
+        assert_eq!(s("https://gitlab.example.org/a/b.git"), "serve cern");
+        assert_eq!(s("https://gitlab.example.org/special/x"), "serve cern-sub");
+        assert_eq!(s("https://gitlab.example.org/specialist"), "serve cern");
+        assert_eq!(s("https://git.example.net/"), "serve cern");
+        assert_eq!(s("https://GIT.example.net./"), "serve cern");
+        assert_eq!(s("https://github.com/"), "silent");
+        assert!(
+            s("http://git.example.net/").starts_with("refuse"),
+            "plain http"
         );
+        assert_eq!(s("https://git.example.net:8443/"), "silent", "another port");
+    }
+
+    #[test]
+    fn named_account_answers_only_for_its_urls() {
+        let (_d, p) = write_config(CONFIG);
+        let cli = Options {
+            account: Some("cern".into()),
+            ..Default::default()
+        };
         assert_eq!(
-            f.account_for_url("https://gitlab.example.org/special/x"),
-            Some("cern-sub")
+            served(&cli, &p, "https://gitlab.example.org/x", &no_env),
+            "serve cern"
         );
+        let r = served(&cli, &p, "https://github.com/x", &no_env);
+        assert!(
+            r.starts_with("refuse") && r.contains("urls in [account.cern]"),
+            "{r}"
+        );
+        let r = Settings::for_request(&cli, Some(&p), None, "protocol=\"smtp\"", &no_env);
+        assert!(matches!(r.unwrap(), ForRequest::Refuse(w) if w.contains("smtp")));
+        // --url ties instead of the account's urls.
+        let cli = Options {
+            urls: vec!["https://github.com/".into()],
+            ..cli
+        };
         assert_eq!(
-            f.account_for_url("https://gitlab.example.org/specialist"),
-            Some("cern")
+            served(&cli, &p, "https://github.com/x", &no_env),
+            "serve cern"
         );
-        assert_eq!(f.account_for_url("https://git.example.net/"), Some("cern"));
-        assert_eq!(f.account_for_url("https://github.com/"), None);
+        let r = served(&cli, &p, "https://gitlab.example.org/x", &no_env);
+        assert!(r.starts_with("refuse"), "{r}");
+    }
+
+    #[test]
+    fn top_level_keys_tie_nothing() {
+        let (_d, p) = write_config(
+            "issuer = \"https://i.example/\"\nclient-id = \"c\"\ncache-dir = \"/tmp/c\"\n",
+        );
+        let r = served(&Options::default(), &p, "https://git.example.org/", &no_env);
+        assert!(r.starts_with("refuse") && r.contains("--url"), "{r}");
+        let env = |k: &str| {
+            (k == "GIT_CREDENTIAL_IAM_URL").then(|| "https://a.example/ git.example.org".into())
+        };
+        assert_eq!(
+            served(&Options::default(), &p, "https://git.example.org/r", &env),
+            "serve "
+        );
+        let (_d2, bad) = write_config("urls = [\"https://x/\"]\n");
+        let e = Settings::resolve(&Options::default(), Some(&bad), &no_env).unwrap_err();
+        assert!(e.to_string().contains("[account.NAME]"), "{e}");
+    }
+
+    #[test]
+    fn path_prefix_needs_the_path() {
+        let (_d, p) = write_config(
+            "[account.a]\nissuer = \"https://i.example/\"\nclient-id = \"c\"\n\
+             cache-dir = \"/tmp/c\"\nurls = [\"https://git.example.org/group/\"]\n",
+        );
+        let cli = Options {
+            account: Some("a".into()),
+            ..Default::default()
+        };
+        let r = served(&cli, &p, "https://git.example.org/", &no_env);
+        assert!(r.contains("useHttpPath"), "{r}");
+        assert_eq!(
+            served(&cli, &p, "https://git.example.org/group/r.git", &no_env),
+            "serve a"
+        );
+        let r = served(&cli, &p, "https://git.example.org/groupie/r.git", &no_env);
+        assert!(r.starts_with("refuse"), "{r}");
+    }
+
+    #[test]
+    fn paths_in_the_file_are_the_files() {
+        let (d, p) = write_config(
+            "[account.a]\nissuer = \"https://i.example/\"\nclient-id = \"c\"\n\
+             cache-dir = \"state\"\nclient-secret-file = \"~/s\"\n",
+        );
+        let cli = Options {
+            account: Some("a".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&cli, Some(&p), &no_env).unwrap().unwrap();
+        assert_eq!(s.cache_dir, d.path().join("state"));
+        let home = dirs::home_dir().unwrap();
+        assert_eq!(s.client_secret_file, Some(home.join("s")));
+        let cli = Options {
+            cache_dir: Some("rel".into()),
+            ..cli
+        };
+        let e = Settings::resolve(&cli, Some(&p), &no_env).unwrap_err();
+        assert!(e.to_string().contains("absolute"), "{e}");
+    }
+
+    #[test]
+    fn numbers_are_range_checked_without_echo() {
+        let mut o = Options::default();
+        let e = o.set("timeout", "18446744073709551615".into()).unwrap_err();
+        assert!(e.to_string().contains("1 to 3600"), "{e}");
+        assert!(!e.to_string().contains("1844674"), "{e}");
+        assert!(o.set("timeout", "0".into()).is_err());
+        assert!(o.set("timeout", "3600".into()).is_ok());
+        let e = o.set("auth", "SECRETVALUE".into()).unwrap_err();
+        assert!(!e.to_string().contains("SECRETVALUE"), "{e}");
+        let (_d, p) = write_config(
+            "issuer = \"https://i/\"\nclient-id = \"c\"\ncache-dir = \"/tmp/c\"\ntimeout = 99999\n",
+        );
+        let e = Settings::resolve(&Options::default(), Some(&p), &no_env).unwrap_err();
+        assert!(e.to_string().contains("timeout"), "{e}");
+    }
+
+    #[test]
+    fn config_errors_do_not_quote_the_line() {
+        let (_d, p) = write_config("client-secret = \"hunter2-SECRET\"\n");
+        let e = Settings::resolve(&Options::default(), Some(&p), &no_env).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(e.to_string().contains("line 1"), "{e}");
     }
 
     #[test]
@@ -492,9 +851,16 @@ urls = ["https://gitlab.example.org/special"]
             min_lifetime: Some(5),
             ..Default::default()
         };
-        let s = Settings::resolve(&cli, Some(&p), Some("https://git.example.net/"), &env)
-            .unwrap()
-            .unwrap();
+        let r = Settings::for_request(
+            &cli,
+            Some(&p),
+            Some(&url("https://git.example.net/")),
+            "",
+            &env,
+        );
+        let ForRequest::Serve(s) = r.unwrap() else {
+            panic!("not served")
+        };
         assert_eq!(s.account.as_deref(), Some("cern"));
         assert_eq!(s.issuer, "https://cms-auth.example/");
         assert_eq!(s.client_id, "from-env");
@@ -504,23 +870,16 @@ urls = ["https://gitlab.example.org/special"]
     }
 
     #[test]
-    fn unconfigured_url_is_none_and_bad_config_is_error() {
+    fn bad_config_is_error() {
         let (_d, p) = write_config(CONFIG);
-        let s = Settings::resolve(
-            &Options::default(),
-            Some(&p),
-            Some("https://github.com/"),
-            &no_env,
-        );
-        assert!(s.unwrap().is_none());
         let (_d2, bad) = write_config("issuer = 3\nbogus = 1\n");
-        let e = Settings::resolve(&Options::default(), Some(&bad), None, &no_env).unwrap_err();
+        let e = Settings::resolve(&Options::default(), Some(&bad), &no_env).unwrap_err();
         assert!(e.to_string().contains("config file"), "{e}");
         let cli = Options {
             account: Some("nope".into()),
             ..Default::default()
         };
-        let e = Settings::resolve(&cli, Some(&p), None, &no_env).unwrap_err();
+        let e = Settings::resolve(&cli, Some(&p), &no_env).unwrap_err();
         assert!(e.to_string().contains("[account.nope]"), "{e}");
     }
 
@@ -529,7 +888,7 @@ urls = ["https://gitlab.example.org/special"]
         let (_d, p) = write_config(
             "issuer = \"https://i/\"\nclient-id = \"c\"\ncache-dir = \"/tmp/c\"\nqr = false\nbrowser = true\n",
         );
-        let s = Settings::resolve(&Options::default(), Some(&p), None, &no_env)
+        let s = Settings::resolve(&Options::default(), Some(&p), &no_env)
             .unwrap()
             .unwrap();
         assert_eq!((s.qr, s.browser), (Some(false), Some(true)));
@@ -538,7 +897,7 @@ urls = ["https://gitlab.example.org/special"]
             "GIT_CREDENTIAL_IAM_NO_BROWSER" => Some("1".to_string()),
             _ => None,
         };
-        let s = Settings::resolve(&Options::default(), Some(&p), None, &env)
+        let s = Settings::resolve(&Options::default(), Some(&p), &env)
             .unwrap()
             .unwrap();
         assert_eq!((s.qr, s.browser), (Some(true), Some(false)));
@@ -547,11 +906,10 @@ urls = ["https://gitlab.example.org/special"]
             browser: Some(true),
             ..Default::default()
         };
-        let s = Settings::resolve(&cli, Some(&p), None, &env)
-            .unwrap()
-            .unwrap();
+        let s = Settings::resolve(&cli, Some(&p), &env).unwrap().unwrap();
         assert_eq!((s.qr, s.browser), (Some(false), Some(true)));
-        let s = Settings::resolve(&Options::default(), None, None, &|k: &str| match k {
+        let (_e, empty) = write_config("");
+        let s = Settings::resolve(&Options::default(), Some(&empty), &|k: &str| match k {
             "GIT_CREDENTIAL_IAM_ISSUER" => Some("https://i/".into()),
             "GIT_CREDENTIAL_IAM_CLIENT_ID" => Some("c".into()),
             "GIT_CREDENTIAL_IAM_CACHE_DIR" => Some("/tmp/c".into()),
@@ -577,9 +935,12 @@ urls = ["https://gitlab.example.org/special"]
             ..Default::default()
         };
         let env = |k: &str| (k == "GIT_TERMINAL_PROMPT").then(|| "0".to_string());
-        let s = Settings::resolve(&cli, Some(Path::new("/nonexistent/x.toml")), None, &env);
+        let s = Settings::resolve(&cli, Some(Path::new("/nonexistent/x.toml")), &env);
         assert!(s.is_err(), "an explicit missing config file is an error");
-        let s = Settings::resolve(&cli, None, None, &env).unwrap().unwrap();
+        let (_d, empty) = write_config("");
+        let s = Settings::resolve(&cli, Some(&empty), &env)
+            .unwrap()
+            .unwrap();
         assert_eq!(s.interactive, Interactive::Never);
     }
 }

@@ -51,56 +51,53 @@ pub struct Token {
 
 /// `get`: answer git with a valid token, from the cache, a refresh, or the device flow.
 pub fn get(s: &Settings, req: &Request, io: &mut Io) -> Result<()> {
-    if let Some(url) = req.url().filter(|u| u.starts_with("http://")) {
-        // A bearer token over plain http is readable by anyone on the path.
-        crate::trust::checked(&url, "git server")?;
-    }
+    // Where the token may go was decided by `Settings::for_request`. An `oauth_refresh_token`
+    // from git is never used: this helper never hands one out, so it came from another helper.
     let files = AccountFiles::for_settings(s);
-    let token = obtain(
-        s,
-        &files,
-        req.oauth_refresh_token.as_ref(),
-        req.username.as_deref(),
-        false,
-        io,
-    )?;
+    let token = obtain(s, &files, req.username.as_deref(), false, io)?;
     answer(s, req, &token, io)
 }
 
-/// Writes the answer in the form the server asked for.
+/// Writes the answer in the form the server asked for. When git announced
+/// `capability[]=authtype` (2.46 and later) both forms go as a ready `credential` with
+/// `ephemeral=1`, so a storage helper after this one (`credential.helper store`) keeps nothing.
 fn answer(s: &Settings, req: &Request, t: &Token, io: &mut Io) -> Result<()> {
-    let can_bearer = req.has_capability("authtype");
+    let can_authtype = req.has_capability("authtype");
     let bearer = match s.auth {
         AuthMode::Basic => false,
         AuthMode::Bearer => {
-            if !can_bearer {
+            if !can_authtype {
                 io.say("this git cannot send Bearer tokens (git 2.46 or later can); sending the token as a Basic password");
             }
-            can_bearer
+            can_authtype
         }
         AuthMode::Auto => {
             let schemes = req.challenge_schemes();
-            can_bearer
+            can_authtype
                 && schemes.iter().any(|x| x == "bearer")
                 && !schemes.iter().any(|x| x == "basic")
         }
     };
     let token = t.access.expose();
+    let expires_at = t.expires_at;
+    let username = s
+        .username
+        .as_deref()
+        .or(req.username.as_deref())
+        .unwrap_or("oauth2");
     let a = if bearer {
-        Answer::Bearer {
+        Answer::Bearer { token, expires_at }
+    } else if can_authtype {
+        Answer::BasicHeader {
+            username,
             token,
-            expires_at: t.expires_at,
+            expires_at,
         }
     } else {
-        let username = s
-            .username
-            .as_deref()
-            .or(req.username.as_deref())
-            .unwrap_or("oauth2");
         Answer::Basic {
             username,
             token,
-            expires_at: t.expires_at,
+            expires_at,
         }
     };
     a.write_to(io.stdout)
@@ -110,7 +107,6 @@ fn answer(s: &Settings, req: &Request, t: &Token, io: &mut Io) -> Result<()> {
 pub fn obtain(
     s: &Settings,
     files: &AccountFiles,
-    handed_refresh: Option<&Secret<String>>,
     git_username: Option<&str>,
     force_flow: bool,
     io: &mut Io,
@@ -138,10 +134,7 @@ pub fn obtain(
         return Ok(t); // another process refreshed or signed in while we waited
     }
     let client = Client::new(s, (io.clock)())?;
-    let refresh = entry
-        .refresh_token
-        .clone()
-        .or_else(|| handed_refresh.cloned());
+    let refresh = entry.refresh_token.clone();
     if let (false, Some(rt)) = (force_flow, refresh) {
         // Until the rotated refresh token is saved (the guard outlives `store`).
         let _deferred = crate::signals::Deferred::new();
@@ -267,7 +260,7 @@ pub fn erase(s: &Settings, req: &Request, io: &mut Io) -> Result<()> {
     if let Some(mut e) = cache::load(&files, s, &mut warner(io.stderr))?
         && e.access_token
             .as_ref()
-            .is_some_and(|t| t.expose() == rejected)
+            .is_some_and(|t| t.expose() == rejected.expose())
     {
         e.access_token = None;
         e.expires_at = None;
@@ -291,7 +284,7 @@ pub fn login(s: &Settings, io: &mut Io) -> Result<()> {
         s.interactive = Interactive::Always; // a person asked: show the instructions on stderr
     }
     let files = AccountFiles::for_settings(&s);
-    let t = obtain(&s, &files, None, None, true, io)?;
+    let t = obtain(&s, &files, None, true, io)?;
     io.say(&format!(
         "token cached, valid until {}",
         format_time(t.expires_at)

@@ -37,7 +37,7 @@ use std::ffi::OsString;
 use std::io::BufRead;
 
 use cli::Cli;
-use config::Settings;
+use config::{ForRequest, Settings};
 use error::{EXIT_OK, Error, Result};
 use helper::Io;
 use protocol::Request;
@@ -83,10 +83,22 @@ fn dispatch(
     match action {
         "get" | "erase" => {
             let req = Request::read_from(stdin)?;
-            let url = req.url();
-            // No account serves this URL: stay silent so git asks its next helper.
-            let Some(s) = Settings::resolve(&cli.options, config, url.as_deref(), getenv)? else {
-                return Ok(());
+            let asked = req.describe();
+            let s = match Settings::for_request(
+                &cli.options,
+                config,
+                req.url().as_ref(),
+                &asked,
+                getenv,
+            )? {
+                ForRequest::Serve(s) => s,
+                // No account serves this URL: stay silent so git asks its next helper.
+                ForRequest::Silent => return Ok(()),
+                // Exit 0 with nothing on stdout: git goes on to its next helper.
+                ForRequest::Refuse(why) => {
+                    io.say(&why);
+                    return Ok(());
+                }
             };
             if action == "get" {
                 helper::get(&s, &req, io)
@@ -100,7 +112,7 @@ fn dispatch(
             Ok(())
         }
         "login" | "logout" => {
-            let s = Settings::resolve(&cli.options, config, None, getenv)?
+            let s = Settings::resolve(&cli.options, config, getenv)?
                 .ok_or_else(|| need_issuer(action))?;
             if action == "login" {
                 helper::login(&s, io)
@@ -115,7 +127,7 @@ fn dispatch(
             // --scope/--audience on `token` ask for a narrower token of the account.
             let mut base_opts = cli.options.clone();
             let (scope, audience) = (base_opts.scope.take(), base_opts.audience.take());
-            let base = Settings::resolve(&base_opts, config, None, getenv)?
+            let base = Settings::resolve(&base_opts, config, getenv)?
                 .ok_or_else(|| need_issuer(action))?;
             let mut target = base.clone();
             if let Some(s) = scope {
@@ -127,7 +139,7 @@ fn dispatch(
             tokens::token(&base, &target, format, io, getenv)
         }
         "import" => {
-            let s = Settings::resolve(&cli.options, config, None, getenv)?
+            let s = Settings::resolve(&cli.options, config, getenv)?
                 .ok_or_else(|| need_issuer(action))?;
             let kind = if cli.import_access_token {
                 tokens::ImportKind::AccessToken
@@ -164,6 +176,8 @@ fn status(
         .clone()
         .or(env.cache_dir)
         .or(file.defaults.cache_dir.clone())
+        .map(config::checked_cache_dir)
+        .transpose()?
         .or_else(config::default_cache_dir)
         .ok_or_else(|| {
             Error::Usage("cannot find the cache directory: pass --cache-dir DIR".into())

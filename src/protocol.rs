@@ -9,6 +9,7 @@ use std::io::{BufRead, Write};
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::trust;
 
 /// Longest line git writes.
 pub const MAX_LINE: usize = 65535;
@@ -86,9 +87,10 @@ impl Request {
         let line = std::str::from_utf8(line)
             .map_err(|_| Error::Input("a line is not valid UTF-8".into()))?;
         let Some((key, value)) = line.split_once('=') else {
+            // The line is not quoted: it could be a token pasted in the wrong place.
             return Err(Error::Input(format!(
-                "line without '=' (expected key=value): {:?}",
-                truncate(line, 40)
+                "a line of {} bytes has no '=' (expected key=value)",
+                line.len()
             )));
         };
         let value = value.to_string();
@@ -111,29 +113,24 @@ impl Request {
         Ok(())
     }
 
-    /// `url=` sets protocol, host, path and username from a URL, as git does.
+    /// `url=` sets protocol, host, path and username from a URL, as git does. The URL is
+    /// parsed by the WHATWG parser; a password in it is ignored, never kept.
     fn apply_url(&mut self, url: &str) -> Result<()> {
-        // git refuses a URL without a scheme too ("url has no scheme"); an empty protocol would
-        // also read back as unset.
-        let Some((proto, rest)) = url.split_once("://").filter(|(p, _)| !p.is_empty()) else {
-            return Err(Error::Input(format!(
-                "url without a scheme (expected protocol://host/...): {:?}",
-                truncate(url, 60)
-            )));
-        };
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let host = match authority.rsplit_once('@') {
-            Some((user, host)) => {
-                let user = user.split(':').next().unwrap_or_default();
-                if !user.is_empty() {
-                    self.username = Some(user.to_string());
-                }
-                host
-            }
-            None => authority,
-        };
-        self.protocol = Some(proto.to_string());
-        self.host = (!host.is_empty()).then(|| host.to_string());
+        // git refuses a URL without a scheme too ("url has no scheme").
+        let u = url::Url::parse(url).map_err(|e| {
+            Error::Input(format!(
+                "url= is not a URL ({e}); expected protocol://host/..."
+            ))
+        })?;
+        if !u.username().is_empty() {
+            self.username = Some(u.username().to_string());
+        }
+        self.protocol = Some(u.scheme().to_string());
+        self.host = u.host_str().map(|h| match u.port() {
+            Some(p) => format!("{h}:{p}"),
+            None => h.to_string(),
+        });
+        let path = u.path().trim_start_matches('/');
         self.path = (!path.is_empty()).then(|| path.to_string());
         Ok(())
     }
@@ -192,22 +189,40 @@ impl Request {
         self.capabilities.iter().any(|c| c == name)
     }
 
-    /// The URL git is asking about, as `protocol://host/path` (path only with useHttpPath).
-    pub fn url(&self) -> Option<String> {
-        let protocol = self.protocol.as_deref()?;
-        let host = self.host.as_deref()?;
-        Some(match self.path.as_deref() {
-            Some(p) => format!("{protocol}://{host}/{p}"),
-            None => format!("{protocol}://{host}/"),
-        })
+    /// The URL git is asking about, `protocol://host/path` (a path only with useHttpPath),
+    /// parsed by [`trust::request_url`]: `None` unless it is one unambiguous http(s) URL.
+    pub fn url(&self) -> Option<url::Url> {
+        trust::request_url(
+            self.protocol.as_deref()?,
+            self.host.as_deref()?,
+            self.path.as_deref(),
+        )
     }
 
-    /// The token git presented (in `erase`): `credential` in Bearer mode, else `password`.
-    pub fn presented_token(&self) -> Option<&str> {
-        self.credential
-            .as_ref()
-            .or(self.password.as_ref())
-            .map(|s| s.expose().as_str())
+    /// What git asked about, for messages: the protocol and the host, quoted when odd.
+    pub fn describe(&self) -> String {
+        let p = self.protocol.as_deref().unwrap_or("(no protocol)");
+        let h = self.host.as_deref().unwrap_or("(no host)");
+        format!("protocol={} host={}", trust::quote(p), trust::quote(h))
+    }
+
+    /// The token git presented (in `erase`): `credential` in Bearer mode, the token inside
+    /// `credential=base64(user:token)` with `authtype=Basic`, else `password`.
+    pub fn presented_token(&self) -> Option<Secret<String>> {
+        if let Some(c) = &self.credential {
+            if self
+                .authtype
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case("basic"))
+            {
+                let raw = crate::encoding::base64url_decode(c.expose())?;
+                let text = String::from_utf8(raw).ok()?;
+                let (_, token) = text.split_once(':')?;
+                return Some(Secret::new(token.to_string()));
+            }
+            return Some(c.clone());
+        }
+        self.password.clone()
     }
 
     /// The auth schemes offered by the server's `WWW-Authenticate` challenges, lower-cased.
@@ -255,16 +270,21 @@ fn write_item(buf: &mut String, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
-}
-
-/// How the token is handed to git.
-#[derive(Debug, Clone, PartialEq)]
+/// How the token is handed to git. The `authtype` forms carry `ephemeral=1`: git (2.46 and
+/// later) then sends the header itself and keeps the credential out of storage helpers.
+#[derive(Clone, PartialEq)]
 pub enum Answer<'a> {
     /// `capability[]=authtype`, `authtype=Bearer`, `credential=TOKEN`: git sends `Authorization: Bearer`.
     Bearer { token: &'a str, expires_at: i64 },
-    /// `username=…`, `password=TOKEN`: git sends Basic.
+    /// `capability[]=authtype`, `authtype=Basic`, `credential=base64(USER:TOKEN)`: git sends
+    /// `Authorization: Basic` itself, and `credential.helper store` keeps nothing.
+    BasicHeader {
+        username: &'a str,
+        token: &'a str,
+        expires_at: i64,
+    },
+    /// `username=…`, `password=TOKEN`: git before 2.46 builds Basic; a storage helper after
+    /// this one would copy it (the README says how to set git up against that).
     Basic {
         username: &'a str,
         token: &'a str,
@@ -283,6 +303,24 @@ impl Answer<'_> {
                 write_item(&mut buf, "capability[]", "authtype")?;
                 write_item(&mut buf, "authtype", "Bearer")?;
                 write_item(&mut buf, "credential", token)?;
+                write_item(&mut buf, "ephemeral", "1")?;
+                write_item(&mut buf, "password_expiry_utc", &expires_at.to_string())?;
+            }
+            Answer::BasicHeader {
+                username,
+                token,
+                expires_at,
+            } => {
+                if username.contains(':') {
+                    return Err(Error::Input(
+                        "the username contains ':', which Basic authentication cannot carry".into(),
+                    ));
+                }
+                let pair = Secret::new(format!("{username}:{token}"));
+                let encoded = Secret::new(crate::encoding::base64(pair.expose().as_bytes()));
+                write_item(&mut buf, "capability[]", "authtype")?;
+                write_item(&mut buf, "authtype", "Basic")?;
+                write_item(&mut buf, "credential", encoded.expose())?;
                 write_item(&mut buf, "ephemeral", "1")?;
                 write_item(&mut buf, "password_expiry_utc", &expires_at.to_string())?;
             }
@@ -318,7 +356,10 @@ wwwauth[]=Bearer realm=\"example\", error=\"invalid_token\"\nwwwauth[]=Basic rea
         assert_eq!(r.wwwauth.len(), 2);
         assert_eq!(r.challenge_schemes(), ["bearer", "basic"]);
         assert!(r.has_capability("authtype"));
-        assert_eq!(r.url().as_deref(), Some("http://127.0.0.1:18765/"));
+        assert_eq!(
+            r.url().map(String::from).as_deref(),
+            Some("http://127.0.0.1:18765/")
+        );
     }
 
     #[test]
@@ -389,6 +430,63 @@ wwwauth[]=Bearer realm=\"example\", error=\"invalid_token\"\nwwwauth[]=Basic rea
         );
         let ok = "wwwauth[]=Basic realm=\"x\"\n".repeat(10_000);
         assert_eq!(Request::parse(&ok).unwrap().wwwauth.len(), 10_000);
+    }
+
+    #[test]
+    fn basic_header_form_is_ephemeral_and_erase_reads_it_back() {
+        let mut out = Vec::new();
+        Answer::BasicHeader {
+            username: "oauth2",
+            token: "T0K",
+            expires_at: 1700000000,
+        }
+        .write_to(&mut out)
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "capability[]=authtype\nauthtype=Basic\ncredential={}\nephemeral=1\n\
+                 password_expiry_utc=1700000000\n",
+                crate::encoding::base64(b"oauth2:T0K")
+            )
+        );
+        assert!(
+            !text.contains("password="),
+            "no password for storage helpers"
+        );
+        let req = Request::parse(&format!("{text}protocol=https\nhost=h\n")).unwrap();
+        assert_eq!(req.presented_token().unwrap().expose(), "T0K");
+        let bad = Answer::BasicHeader {
+            username: "a:b",
+            token: "T",
+            expires_at: 0,
+        };
+        assert!(bad.write_to(&mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn request_url_is_parsed_not_sliced() {
+        let r =
+            Request::parse("protocol=http\nhost=git.example.net\npath=x://127.0.0.1/repo.git\n")
+                .unwrap();
+        let u = r.url().unwrap();
+        assert_eq!(u.host_str(), Some("git.example.net"));
+        assert!(!crate::trust::safe_transport(&u));
+        let r = Request::parse("protocol=HTTP\nhost=git.example.net\n").unwrap();
+        assert!(!crate::trust::safe_transport(&r.url().unwrap()));
+        assert!(
+            Request::parse("protocol=smtp\nhost=mail\n")
+                .unwrap()
+                .url()
+                .is_none()
+        );
+        assert!(
+            Request::parse("protocol=https\nhost=a@b\n")
+                .unwrap()
+                .url()
+                .is_none()
+        );
     }
 
     #[test]

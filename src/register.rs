@@ -44,10 +44,10 @@ pub fn run(
     // The file named by --config or GIT_CREDENTIAL_IAM_CONFIG may not exist yet: register
     // creates it, so it is read only when it is there.
     let s = if path.exists() {
-        Settings::resolve(&o, Some(&path), None, getenv)?
+        Settings::resolve(&o, Some(&path), getenv)?
     } else {
         let no_file = |k: &str| getenv(k).filter(|_| k != "GIT_CREDENTIAL_IAM_CONFIG");
-        Settings::resolve(&o, None, None, &no_file)?
+        Settings::resolve(&o, None, &no_file)?
     }
     .ok_or_else(|| Error::Usage("register needs --issuer URL and --account NAME".into()))?;
     let r = Request {

@@ -26,14 +26,7 @@ pub fn token(
 ) -> Result<()> {
     let key = |s: &Settings| account_key(&s.issuer, &s.client_id, &s.scope, s.audience.as_deref());
     let t = if key(base) == key(target) {
-        helper::obtain(
-            base,
-            &AccountFiles::for_settings(base),
-            None,
-            None,
-            false,
-            io,
-        )?
+        helper::obtain(base, &AccountFiles::for_settings(base), None, false, io)?
     } else {
         narrowed(base, target, io)?
     };
@@ -59,7 +52,7 @@ fn narrowed(base: &Settings, target: &Settings, io: &mut Io) -> Result<Token> {
     }
     // Make sure the account itself is signed in (this may refresh or run the flow).
     let bfiles = AccountFiles::for_settings(base);
-    helper::obtain(base, &bfiles, None, None, false, io)?;
+    helper::obtain(base, &bfiles, None, false, io)?;
     let _base_lock = LockGuard::acquire(&bfiles.lock, base.lock_timeout, |_| {})?;
     let _target_lock = LockGuard::acquire(&tfiles.lock, target.lock_timeout, |_| {})?;
     let mut tentry = cache::load(&tfiles, target, &mut helper::warner(io.stderr))?

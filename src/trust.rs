@@ -158,17 +158,20 @@ impl Pattern {
         })
     }
 
-    /// How specifically this entry matches `url` (longer path = more specific), or `None`.
-    pub fn matches(&self, url: &Url) -> Option<usize> {
+    /// Whether this entry names `url`'s scheme, host and port (whatever the path).
+    pub fn same_origin(&self, url: &Url) -> bool {
         if let Some(s) = &self.scheme
             && s != url.scheme()
         {
-            return None;
+            return false;
         }
-        if host_key(url).ok()? != self.host {
-            return None;
-        }
-        if self.port.or_else(|| default_port(url.scheme()))? != url.port_or_known_default()? {
+        host_key(url).is_ok_and(|h| h == self.host)
+            && self.port.or_else(|| default_port(url.scheme())) == url.port_or_known_default()
+    }
+
+    /// How specifically this entry matches `url` (longer path = more specific), or `None`.
+    pub fn matches(&self, url: &Url) -> Option<usize> {
+        if !self.same_origin(url) {
             return None;
         }
         let path = url.path();
@@ -207,7 +210,7 @@ fn host_key(url: &Url) -> Result<String> {
 }
 
 /// Text from outside, quoted for a message only when it is short and printable.
-fn quote(text: &str) -> String {
+pub fn quote(text: &str) -> String {
     if text.len() <= 200 && !text.chars().any(char::is_control) {
         format!("{text:?}")
     } else {
