@@ -333,7 +333,7 @@ pub const DEFAULT_SCOPE: &str = "openid offline_access";
 /// What `get` and `erase` may do for the URL git asks about.
 pub enum ForRequest {
     /// The URL is tied to the account and safe to send a token to.
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Nothing configures an issuer for this URL: stay silent, git asks its next helper.
     Silent,
     /// An account is configured, but a token must not go to this URL: one line for stderr that
@@ -576,7 +576,7 @@ impl Settings {
                  https:// (plain http is allowed only on loopback)"
             )));
         }
-        Ok(ForRequest::Serve(settings))
+        Ok(ForRequest::Serve(Box::new(settings)))
     }
 
     /// Reads the client secret file, if one is configured. Only the network paths call this.

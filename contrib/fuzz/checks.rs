@@ -87,7 +87,7 @@ impl CacheFixture {
             cache_dir: Some(dir.join("cache")),
             ..Options::default()
         };
-        let settings = Settings::resolve(&opts, Some(&config), None, &|_| None)
+        let settings = Settings::resolve(&opts, Some(&config), &|_| None)
             .expect("settings resolve")
             .expect("an issuer is set");
         cache::ensure_dir(&settings.cache_dir).unwrap();
