@@ -148,14 +148,16 @@ counters() {
     "$issuer/__counters" 3>&-
 }
 
-# ---- 5. git config in the temporary HOME: reset the helper list, then our helper only
-helper=("$bin" --issuer "$issuer" --client-id public-cli --cache-dir "$cache")
-helper_line="$(shq "$bin") --issuer $(shq "$issuer") --client-id public-cli --interactive --cache-dir $(shq "$cache")"
+# ---- 5. git config in the temporary HOME: for the git server's URL only, reset the helper
+# list, then our helper only; --url ties the token to that server (nothing else gets it)
+helper=("$bin" --issuer "$issuer" --client-id public-cli --url "$git_url/" --cache-dir "$cache")
+helper_line="$(shq "$bin") --issuer $(shq "$issuer") --client-id public-cli --url $(shq "$git_url/") --interactive"
 # --auto approves headlessly: no browser tab for a sign-in nobody does by hand
 if ((auto)); then helper_line+=" --no-browser"; fi
-git config --global credential.helper ''
-git config --global --add credential.helper "$helper_line"
-say "git config --global credential.helper: $helper_line"
+helper_line+=" --cache-dir $(shq "$cache")"
+git config --global "credential.$git_url.helper" ''
+git config --global --add "credential.$git_url.helper" "$helper_line"
+say "git config --global credential.$git_url.helper: $helper_line"
 
 # ---- 6. first clone: no login yet, so the helper runs the device flow
 section "First clone: sign in with the device flow"

@@ -100,7 +100,7 @@ const ENV_OPTIONS: &[&str] = &[
 const LIMITS: &[(&str, u64, u64)] = &[
     ("timeout", 1, 3600),
     ("lock-timeout", 0, 86400),
-    ("min-lifetime", 0, 86400),
+    ("min-lifetime", 0, 31_536_000),
 ];
 
 impl Options {

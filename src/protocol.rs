@@ -88,10 +88,9 @@ impl Request {
             .map_err(|_| Error::Input("a line is not valid UTF-8".into()))?;
         let Some((key, value)) = line.split_once('=') else {
             // The line is not quoted: it could be a token pasted in the wrong place.
-            return Err(Error::Input(format!(
-                "a line of {} bytes has no '=' (expected key=value)",
-                line.len()
-            )));
+            return Err(Error::Input(
+                "a line without '=' (expected key=value; the line is not shown)".into(),
+            ));
         };
         let value = value.to_string();
         let opt = |v: String| if v.is_empty() { None } else { Some(v) };
@@ -119,7 +118,7 @@ impl Request {
         // git refuses a URL without a scheme too ("url has no scheme").
         let u = url::Url::parse(url).map_err(|e| {
             Error::Input(format!(
-                "url= is not a URL ({e}); expected protocol://host/..."
+                "url= is not a URL with a scheme ({e}); expected protocol://host/..."
             ))
         })?;
         if !u.username().is_empty() {

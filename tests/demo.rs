@@ -235,7 +235,8 @@ fn demo_auto_signs_in_serves_from_cache_and_refreshes() {
     }
 
     // the temporary HOME is gone (its path is in the printed credential.helper line)
-    let helper_line = run.line("demo: git config --global credential.helper: ");
+    let helper_line = run.line("demo: git config --global credential.http://127.0.0.1:");
+    assert!(helper_line.contains(".helper: "), "{helper_line}");
     let cache_dir = helper_line
         .rsplit("--cache-dir ")
         .next()

@@ -29,13 +29,14 @@ fn ok(out: Output) -> Output {
     out
 }
 
-/// A home whose global git config uses the helper for the provider.
-fn configure(idp: &Idp, home: &Path, extra: &str) {
+/// A home whose global git config uses the helper for the provider, tied to `server`.
+fn configure(idp: &Idp, server: &GitServer, home: &Path, extra: &str) {
     let helper = support::helper_path();
     let line = format!(
-        "{} --issuer {} --client-id {PUBLIC_CLIENT} --interactive {extra}",
+        "{} --issuer {} --client-id {PUBLIC_CLIENT} --url {}/ --interactive {extra}",
         helper.display(),
-        idp.issuer()
+        idp.issuer(),
+        server.url()
     );
     let cfg = home.join(".gitconfig");
     for (k, v) in [
@@ -104,7 +105,7 @@ fn round_trip(mode: GitAuth) -> (Idp, GitServer, tempfile::TempDir) {
     let idp = Idp::start();
     let server = GitServer::start(&idp, mode);
     let home = tempfile::tempdir().unwrap();
-    configure(&idp, home.path(), "");
+    configure(&idp, &server, home.path(), "");
     clone_with_sign_in(&idp, home.path(), &server.repo_url());
     let work = home.path().join("work");
     assert!(work.join(".git").is_dir());

@@ -182,9 +182,10 @@ fn imported_login_clones_with_no_prompt() {
     ci.import_refresh_token(&idp);
     idp.reset_counters();
     let helper = format!(
-        "{} --issuer {} --client-id {PUBLIC_CLIENT} --non-interactive",
+        "{} --issuer {} --client-id {PUBLIC_CLIENT} --url {}/ --non-interactive",
         support::helper_path().display(),
-        idp.issuer()
+        idp.issuer(),
+        server.url()
     );
     let mut git = support::git_cmd(ci.home.path());
     git.current_dir(ci.home.path()).env("CI", "true").args([

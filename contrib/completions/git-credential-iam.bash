@@ -27,7 +27,7 @@ _git_credential_iam()
     prev=${COMP_WORDS[COMP_CWORD - 1]}
 
     local actions="get store erase login logout status token import register"
-    local options="--issuer --client-id --client-secret-file --scope --audience --account
+    local options="--issuer --client-id --client-secret-file --scope --audience --account --url
         --config --cache-dir --min-lifetime --username --auth --interactive --non-interactive
         --qr --no-qr --browser --no-browser --ca-file --timeout --lock-timeout --format --access-token --expires-at
         --flow --password-file --password-env --confidential --print
@@ -96,7 +96,7 @@ _git_credential_iam()
         case " $actions " in
         *" $w "*)
             case ${COMP_WORDS[i - 1]} in
-            --issuer | --client-id | --client-secret-file | --scope | --audience | --account | \
+            --issuer | --client-id | --client-secret-file | --scope | --audience | --account | --url | \
                 --config | --cache-dir | --min-lifetime | --username | --auth | --ca-file | \
                 --timeout | --lock-timeout | --format | --expires-at | --flow | --password-file | \
                 --password-env) ;;

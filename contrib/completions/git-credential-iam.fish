@@ -47,6 +47,7 @@ complete -c git-credential-iam -l client-secret-file -r -F -d "File holding the 
 complete -c git-credential-iam -l scope -x -a "openid offline_access profile email" -d "Scopes to ask for"
 complete -c git-credential-iam -l audience -x -d "Audience of the token"
 complete -c git-credential-iam -l account -x -a "(__git_credential_iam_accounts)" -d "A named account from the config file"
+complete -c git-credential-iam -l url -x -d "A URL or host the token may go to (repeatable)"
 complete -c git-credential-iam -l config -r -F -d "Config file"
 complete -c git-credential-iam -l cache-dir -x -a "(__fish_complete_directories)" -d "Where tokens are cached"
 complete -c git-credential-iam -l min-lifetime -x -d "Do not serve a token expiring sooner (seconds)"

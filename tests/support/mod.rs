@@ -785,8 +785,14 @@ fn clean_env(cmd: &mut Command, home: &Path) {
         .env("XDG_RUNTIME_DIR", home.join("run"))
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", home.join(".gitconfig"))
-        .env("LANG", "C");
+        .env("LANG", "C")
+        // The hosts the tests' hand-written requests name are tied to every account the tests
+        // give on the command line; the trust-boundary tests remove this to test the rule.
+        .env("GIT_CREDENTIAL_IAM_URL", TIED_URL);
 }
+
+/// The hosts tied through `GIT_CREDENTIAL_IAM_URL` in every test command's environment.
+pub const TIED_URL: &str = "git.example.org git.example";
 
 /// The helper binary with an empty environment except PATH, HOME=`home`, XDG_CONFIG_HOME /
 /// XDG_STATE_HOME / XDG_DATA_HOME / XDG_CACHE_HOME / XDG_RUNTIME_DIR under `home` (created),
@@ -1106,4 +1112,39 @@ pub fn find_user_code(line: &str) -> Option<String> {
         (ok && bounded(i.checked_sub(1).and_then(|k| b.get(k))) && bounded(b.get(i + 9)))
             .then(|| w.to_string())
     })
+}
+
+/// A hostile git server (`tests/idp/log-server.js`): 401 with Basic and Bearer challenges to
+/// every request, and a log of every `Authorization` header it was sent.
+pub struct LogServer {
+    _node: NodeChild,
+    url: String,
+}
+
+impl LogServer {
+    pub fn start() -> LogServer {
+        let (node, ready) = NodeChild::spawn("log-server.js", &[]);
+        let url = ready["url"]
+            .as_str()
+            .expect("ready line has url")
+            .to_string();
+        LogServer { _node: node, url }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// (requests seen, the `Authorization` headers sent, "-" for none).
+    pub fn log(&self) -> (u64, Vec<String>) {
+        let v = get_json(&format!("{}/__log", self.url));
+        let auth = v["authorization"]
+            .as_array()
+            .expect("authorization list")
+            .iter()
+            .map(|a| a.as_str().unwrap_or_default().to_string())
+            .collect();
+        (v["requests"].as_u64().unwrap_or_default(), auth)
+    }
 }
