@@ -35,12 +35,13 @@ pub fn should_open(
     }
 }
 
-/// Whether `url` may be handed to a browser: `https://` or `http://`, printable ASCII with no
-/// white space or quotes (so no program can read it as an option or a second argument).
+/// Whether `url` may be handed to a browser or drawn as a QR code: printable ASCII with no
+/// white space or quotes (so no program can read it as an option or a second argument) that
+/// the URL parser reads as `https://`, or `http://` to a loopback host, with no user info.
 pub fn is_openable(url: &str) -> bool {
-    (url.starts_with("https://") || url.starts_with("http://"))
-        && url.len() <= 2000
+    url.len() <= 2000
         && url.bytes().all(|b| b.is_ascii_graphic() && b != b'"')
+        && crate::trust::checked(url, "verification link").is_ok()
 }
 
 /// Something that opens a link. Returns the program it started, or why it could not.
@@ -242,6 +243,9 @@ mod tests {
         assert!(!is_openable("https://x/ --flag"));
         assert!(!is_openable("https://x/\"&calc"));
         assert!(!is_openable("https://x/\u{1b}[2J"));
+        assert!(!is_openable("http://iam.example/device"), "plain http off loopback");
+        assert!(!is_openable("http://iam.example/x://127.0.0.1/device"));
+        assert!(!is_openable("https://user:pw@iam.example/device"));
         let sys = System {
             env: &env_of(&[("BROWSER", "/nonexistent/browser")]),
             os: "linux",
