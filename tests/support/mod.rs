@@ -1107,3 +1107,23 @@ pub fn find_user_code(line: &str) -> Option<String> {
             .then(|| w.to_string())
     })
 }
+
+// ------------------------------------------------------------------------------------------
+// root-only tests
+
+/// Whether the tests run as root (effective uid 0), read from `/proc/self/status` (no libc).
+pub fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Says on the real stderr (not captured by the test harness) that part of a test was skipped.
+pub fn skipped(what: &str) {
+    let _ = writeln!(std::io::stderr(), "skipped: needs root: {what}");
+}
