@@ -243,7 +243,10 @@ mod tests {
         assert!(!is_openable("https://x/ --flag"));
         assert!(!is_openable("https://x/\"&calc"));
         assert!(!is_openable("https://x/\u{1b}[2J"));
-        assert!(!is_openable("http://iam.example/device"), "plain http off loopback");
+        assert!(
+            !is_openable("http://iam.example/device"),
+            "plain http off loopback"
+        );
         assert!(!is_openable("http://iam.example/x://127.0.0.1/device"));
         assert!(!is_openable("https://user:pw@iam.example/device"));
         let sys = System {

@@ -1,8 +1,10 @@
 //! The shapes `git-credential-iam token` prints a token in: raw, an HTTP header, JSON, kubectl's
 //! ExecCredential, or a WLCG Bearer Token Discovery file written atomically with mode 0600
-//! (`$BEARER_TOKEN_FILE`, else `$XDG_RUNTIME_DIR/bt_u$UID`, else `/tmp/bt_u$UID`).
+//! (`$BEARER_TOKEN_FILE`, else `$XDG_RUNTIME_DIR/bt_u$UID`, else `/tmp/bt_u$UID`). The token is
+//! never written through a symbolic link or over a file another user owns (in a shared `/tmp`
+//! anyone can pre-create `bt_u$UID`): such a file is refused with its owner and the fix.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cache::write_atomic;
 use crate::error::{Error, Result};
@@ -75,7 +77,7 @@ pub fn render(
         }
         Format::Wlcg => {
             let path = wlcg_path(getenv)?;
-            write_atomic(&path, format!("{token}\n").as_bytes())?;
+            write_wlcg(&path, token)?;
             format!("{}\n", path.display())
         }
     })
@@ -91,6 +93,58 @@ pub fn wlcg_path(getenv: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
         Some(d) => PathBuf::from(d).join(format!("bt_u{uid}")),
         None => PathBuf::from("/tmp").join(format!("bt_u{uid}")),
     })
+}
+
+/// What to do when the token file's place is taken.
+const WLCG_FIX: &str = "set XDG_RUNTIME_DIR or BEARER_TOKEN_FILE to a path you own";
+
+/// Writes the WLCG token file after checking what is already at `path`.
+fn write_wlcg(path: &Path, token: &str) -> Result<()> {
+    check_wlcg_file(path)?;
+    write_atomic(path, format!("{token}\n").as_bytes()).map_err(|e| {
+        // Someone may have put a file there since the check (the rename then fails with a bare
+        // "Operation not permitted"): name the cause when it is that.
+        check_wlcg_file(path).err().unwrap_or(e)
+    })
+}
+
+/// Refuses a symbolic link, anything but a regular file, and a file another user owns at
+/// `path`; a missing file is fine (it is created).
+#[cfg(unix)]
+fn check_wlcg_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("cannot inspect the WLCG token file", path, e)),
+    };
+    let refuse =
+        |context: String, why: String| Err(Error::io(context, path, std::io::Error::other(why)));
+    let uid = crate::cache::current_uid();
+    if meta.file_type().is_symlink() {
+        return refuse(
+            "refusing to write the token through the symbolic link".into(),
+            format!("remove it, or {WLCG_FIX}"),
+        );
+    }
+    if meta.uid() != uid {
+        return refuse(
+            format!("another user (uid {}) owns", meta.uid()),
+            format!("the token is not written there; {WLCG_FIX}"),
+        );
+    }
+    if !meta.is_file() {
+        return refuse(
+            "refusing to replace".into(),
+            format!("it is not a regular file; remove it, or {WLCG_FIX}"),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_wlcg_file(_path: &Path) -> Result<()> {
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -164,5 +218,48 @@ mod tests {
                 0o600
             );
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn wlcg_file_is_never_written_through_a_symlink_or_a_foreign_file() {
+        use std::io::Write;
+        const SECRET: &str = "the-access-token-value";
+        let t = Token {
+            access: Secret::new(SECRET.into()),
+            expires_at: 1_800_000_000,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap().to_string();
+        let env = move |k: &str| (k == "XDG_RUNTIME_DIR").then(|| d.clone());
+        let path = wlcg_path(&env).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        let e = render(Format::Wlcg, &t, &D, &env).unwrap_err().to_string();
+        assert!(
+            e.contains("symbolic link") && e.contains(WLCG_FIX) && !e.contains(SECRET),
+            "{e}"
+        );
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_symlink());
+        assert!(!elsewhere.exists(), "nothing written through the link");
+        std::fs::remove_file(&path).unwrap();
+
+        if crate::cache::current_uid() != 0 {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: needs root (wlcg_file_is_never_written_through_a_symlink_or_a_foreign_file: a file owned by uid 65534)"
+            );
+            return;
+        }
+        std::fs::write(&path, "theirs\n").unwrap();
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        let e = render(Format::Wlcg, &t, &D, &env).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("another user (uid 65534) owns {}", path.display()))
+                && e.contains(WLCG_FIX)
+                && !e.contains(SECRET),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "theirs\n");
     }
 }

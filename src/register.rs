@@ -1,13 +1,20 @@
 //! `register`: RFC 7591 dynamic client registration at the provider's `registration_endpoint`
 //! (INDIGO IAM's is `<issuer>iam/api/client-registration`), saving the new client as a named
 //! account in the config file so that `--account NAME` alone selects it afterwards. The client
-//! secret and the registration access token go into 0600 files beside the config, never into it.
+//! secret and the registration access token go into new 0600 files beside the config (never
+//! over an existing file, never into the config). The config is edited as a TOML document
+//! (`toml_edit`), so the user's comments and layout stay; the edited file is written atomically
+//! next to the real file when the config is a symbolic link (the link stays), and it is loaded
+//! back with [`ConfigFile::load`] before it replaces the old one.
 
+use std::fs::{self, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
+use toml_edit::{Array, DocumentMut, Item, Table, value};
 
-use crate::cache::write_atomic;
+use crate::cache::ensure_dir;
 use crate::cli::Cli;
 use crate::config::{self, ConfigFile, Flow, Settings};
 use crate::error::{Error, Result};
@@ -15,7 +22,12 @@ use crate::helper::Io;
 use crate::oauth::Client;
 use crate::oauth::device::GRANT_TYPE as DEVICE_GRANT;
 use crate::oauth::http::{clean, oauth_error};
-use crate::trust::host_of;
+use crate::trust::{Pattern, host_of};
+
+/// Longest client id accepted from a registration response.
+const MAX_CLIENT_ID: usize = 1024;
+/// The git server shown in hints when no `--url` was given.
+const PLACEHOLDER_URL: &str = "https://git.example.org";
 
 /// What `register` was asked for.
 pub struct Request<'a> {
@@ -23,6 +35,8 @@ pub struct Request<'a> {
     pub config_path: &'a Path,
     pub confidential: bool,
     pub print: bool,
+    /// `--url`: the git servers the account serves (its `urls`); may be empty.
+    pub urls: &'a [String],
 }
 
 /// `register` from the command line: the account name from `--account`, the config file from
@@ -55,11 +69,14 @@ pub fn run(
         config_path: &path,
         confidential: cli.confidential,
         print: cli.print,
+        urls: &cli.options.urls,
     };
     register(&s, &r, io)
 }
 
-/// Registers a client and saves it as account `r.name`.
+/// Registers a client and saves it as account `r.name`. Everything that can be checked locally
+/// (the name, the `--url`s, the config file, that no secret file would be overwritten) is
+/// checked before the provider is asked, so that a refusal leaves no orphan client behind.
 pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
     if r.name.is_empty()
         || !r
@@ -72,6 +89,9 @@ pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
             r.name
         )));
     }
+    for u in r.urls {
+        Pattern::parse(u)?;
+    }
     let existing = ConfigFile::load(r.config_path, false)?;
     if existing.accounts.contains_key(r.name) {
         return Err(Error::Usage(format!(
@@ -80,6 +100,17 @@ pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
             r.config_path.display()
         )));
     }
+    let file = ConfigEdit::open(r.config_path)?;
+    // The secret files stay beside the path the user named: when that is a link into a
+    // dotfiles repository, secrets must not land in the repository.
+    let dir = std::path::absolute(dir_of(r.config_path))
+        .map_err(|e| Error::io("cannot find the directory of", r.config_path, e))?;
+    let secret_path = dir.join(format!("{}.secret", r.name));
+    let reg_path = dir.join(format!("{}.registration", r.name));
+    for p in [&secret_path, &reg_path] {
+        refuse_existing(p)?;
+    }
+
     let client = Client::new(s, (io.clock)())?;
     let host = host_of(&s.issuer);
     let manual = manual_page(&s.issuer);
@@ -114,48 +145,43 @@ pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
         host: host.clone(),
         message: format!("the registration response is not JSON: {e}"),
     })?;
-    let client_id = resp["client_id"]
+    let client_id = checked_client_id(&resp, &host)?;
+    let client_secret = resp["client_secret"].as_str().filter(|v| !v.is_empty());
+    let reg_token = resp["registration_access_token"]
         .as_str()
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| Error::Provider {
-            host: host.clone(),
-            message: "the registration response has no client_id".into(),
-        })?;
-    let dir = r.config_path.parent().unwrap_or(Path::new("."));
-    let secret_file = save_secret(dir, r.name, "secret", resp["client_secret"].as_str())?;
-    let reg_file = save_secret(
-        dir,
-        r.name,
-        "registration",
-        resp["registration_access_token"].as_str(),
-    )?;
-    let mut table = format!(
-        "\n[account.{}]\nissuer = {}\nclient-id = {}\nscope = {}\n",
-        r.name,
-        toml_str(&s.issuer),
-        toml_str(client_id),
-        toml_str(&s.scope)
-    );
-    if let Some(f) = &secret_file {
-        table.push_str(&format!(
-            "client-secret-file = {}\n",
-            toml_str(&f.to_string_lossy())
-        ));
+        .filter(|v| !v.is_empty());
+
+    let account = Account {
+        issuer: &s.issuer,
+        client_id,
+        scope: &s.scope,
+        secret_file: client_secret.map(|_| secret_path.as_path()),
+        audience: s.audience.as_deref(),
+        password_flow: s.flow == Flow::Password,
+        urls: r.urls,
+    };
+    let staged = file.stage(r.name, &account)?;
+    let mut written = Vec::new();
+    let saved = (|| {
+        ensure_dir(&dir)?;
+        for (path, v) in [(&secret_path, client_secret), (&reg_path, reg_token)] {
+            if let Some(v) = v {
+                create_secret_file(path, v)?;
+                written.push(path.clone());
+            }
+        }
+        staged.commit()
+    })();
+    if let Err(e) = saved {
+        for p in &written {
+            let _ = fs::remove_file(p);
+        }
+        return Err(e);
     }
-    if let Some(a) = &s.audience {
-        table.push_str(&format!("audience = {}\n", toml_str(a)));
-    }
-    if s.flow == Flow::Password {
-        table.push_str("flow = \"password\"\n");
-    }
-    let mut text = std::fs::read_to_string(r.config_path).unwrap_or_default();
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(&table);
-    write_atomic(r.config_path, text.as_bytes())?;
+    let secret_file = client_secret.map(|_| secret_path.as_path());
+    let reg_file = reg_token.map(|_| reg_path.as_path());
     if r.print {
-        print_response(&resp, secret_file.as_deref(), reg_file.as_deref(), io)?;
+        print_response(&resp, secret_file, reg_file, io)?;
     }
     let config_opt = if Some(r.config_path.to_path_buf()) == config::default_config_path() {
         String::new()
@@ -167,11 +193,331 @@ pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
         r.name,
         r.config_path.display()
     ));
+    if r.urls.is_empty() {
+        io.say(&format!(
+            "tie the account to your git server: add urls = [\"{PLACEHOLDER_URL}/\"] to \
+             [account.{}] in {}, or register with --url URL",
+            r.name,
+            r.config_path.display()
+        ));
+    }
     io.say(&format!(
-        "use it with: git config --global credential.helper \"iam --account {}{config_opt}\"",
+        "use it with: git config --global credential.{}.helper \"iam --account {}{config_opt}\"",
+        git_config_url(r.urls.first().map(String::as_str)),
         r.name
     ));
     Ok(())
+}
+
+/// The URL in a `credential.<url>.helper` key for a `urls` entry (a bare host means https).
+fn git_config_url(entry: Option<&str>) -> String {
+    match entry {
+        None => PLACEHOLDER_URL.to_string(),
+        Some(u) if u.contains("://") => u.trim_end_matches('/').to_string(),
+        Some(host) => format!("https://{host}"),
+    }
+}
+
+/// The provider's `client_id`, refused when it is empty, longer than [`MAX_CLIENT_ID`] bytes
+/// or holds control characters: saved, such an id would break the config file or every request.
+fn checked_client_id<'v>(resp: &'v Value, host: &str) -> Result<&'v str> {
+    let bad = |why: &str| Error::Provider {
+        host: host.to_string(),
+        message: format!(
+            "the registration response has {why}; nothing was saved (the provider may hold an \
+             unusable client now: delete it on its web interface)"
+        ),
+    };
+    let id = resp["client_id"]
+        .as_str()
+        .ok_or_else(|| bad("no client_id"))?;
+    if id.is_empty() {
+        return Err(bad("an empty client_id"));
+    }
+    if id.len() > MAX_CLIENT_ID {
+        return Err(bad(&format!(
+            "a client_id longer than {MAX_CLIENT_ID} bytes"
+        )));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(bad("a client_id with control characters"));
+    }
+    Ok(id)
+}
+
+/// Refuses to go on when `path` exists (as anything, a dangling link too).
+fn refuse_existing(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("cannot inspect", path, e)),
+        Ok(_) => Err(Error::Usage(format!(
+            "{} already exists and register never overwrites it: remove it, or pick another \
+             --account name",
+            path.display()
+        ))),
+    }
+}
+
+/// Creates `path` (which must not exist) with mode 0600 and writes `value` and a newline.
+fn create_secret_file(path: &Path, value: &str) -> Result<()> {
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let result = (|| {
+        let mut f = opts.open(path)?;
+        let written = f
+            .write_all(format!("{value}\n").as_bytes())
+            .and_then(|()| f.sync_all());
+        if written.is_err() {
+            let _ = fs::remove_file(path);
+        }
+        written
+    })();
+    result.map_err(|e| Error::io("cannot create", path, e))
+}
+
+/// The new account's table, as written to the config file.
+struct Account<'a> {
+    issuer: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    secret_file: Option<&'a Path>,
+    audience: Option<&'a str>,
+    password_flow: bool,
+    urls: &'a [String],
+}
+
+impl Account<'_> {
+    fn table(&self) -> Table {
+        let mut t = Table::new();
+        t["issuer"] = value(self.issuer);
+        t["client-id"] = value(self.client_id);
+        t["scope"] = value(self.scope);
+        if let Some(f) = self.secret_file {
+            t["client-secret-file"] = value(f.to_string_lossy().as_ref());
+        }
+        if let Some(a) = self.audience {
+            t["audience"] = value(a);
+        }
+        if self.password_flow {
+            t["flow"] = value("password");
+        }
+        if !self.urls.is_empty() {
+            t["urls"] = value(self.urls.iter().collect::<Array>());
+        }
+        t
+    }
+}
+
+/// The config file being edited: the path the user named and the file it really is (through
+/// symbolic links), with its text parsed as a TOML document.
+struct ConfigEdit {
+    named: PathBuf,
+    real: PathBuf,
+    doc: DocumentMut,
+}
+
+impl ConfigEdit {
+    /// Reads and parses the config file (a missing one is empty).
+    fn open(named: &Path) -> Result<ConfigEdit> {
+        let real = resolve_links(named)?;
+        let text = match fs::read_to_string(&real) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io("cannot read config file", &real, e)),
+        };
+        let doc = text.parse::<DocumentMut>().map_err(|e| Error::Config {
+            path: named.to_path_buf(),
+            message: e.to_string().lines().collect::<Vec<_>>().join(" "),
+        })?;
+        let mut edit = ConfigEdit {
+            named: named.to_path_buf(),
+            real,
+            doc,
+        };
+        edit.accounts()?;
+        Ok(edit)
+    }
+
+    /// The `account` table (created, as a bare parent of `[account.NAME]`, when missing).
+    fn accounts(&mut self) -> Result<&mut Table> {
+        let named = &self.named;
+        let item = self.doc.entry("account").or_insert_with(|| {
+            let mut t = Table::new();
+            t.set_implicit(true);
+            Item::Table(t)
+        });
+        item.as_table_mut().ok_or_else(|| Error::Config {
+            path: named.clone(),
+            message: "`account` is not a table of [account.NAME] tables; register cannot add \
+                      to it: edit the file by hand"
+                .into(),
+        })
+    }
+
+    /// Adds `[account.NAME]` at the end of the file and writes the result to a temporary file
+    /// beside the real one, then loads that with the config loader: it must hold the account.
+    fn stage(mut self, name: &str, account: &Account) -> Result<Staged> {
+        let last = last_position(self.doc.as_table());
+        let mut table = account.table();
+        table.set_position(Some(last + 1));
+        // The file's text stays a prefix of the result: what follows its last table (comments,
+        // blank lines) goes before the new table, then one blank line.
+        let before = self.doc.to_string();
+        let mut prefix = String::new();
+        if !before.trim().is_empty() {
+            prefix.push_str(self.doc.trailing().as_str().unwrap_or(""));
+            if !before.ends_with('\n') {
+                prefix.push('\n');
+            }
+            if !before.ends_with("\n\n") {
+                prefix.push('\n');
+            }
+        }
+        self.doc.set_trailing("");
+        table.decor_mut().set_prefix(prefix);
+        self.accounts()?.insert(name, Item::Table(table));
+        let text = self.doc.to_string();
+        let dir = dir_of(&self.real).to_path_buf();
+        ensure_dir(&dir)?;
+        let file_name = self
+            .real
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "config.toml".into());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let tmp = dir.join(format!(".{file_name}.{}.{nanos}.tmp", std::process::id()));
+        let mode = fs::metadata(&self.real).map(|m| m.permissions()).ok();
+        let staged = Staged::create(tmp, self.real.clone(), text.as_bytes(), mode)?;
+        let loaded = ConfigFile::load(&staged.tmp, true).map_err(|e| {
+            let why = match e {
+                Error::Config { message, .. } => message,
+                other => other.to_string(),
+            };
+            Error::Config {
+                path: self.named.clone(),
+                message: format!("the edited file would not load ({why}); it is left unchanged"),
+            }
+        })?;
+        let saved = loaded.accounts.get(name);
+        if saved.and_then(|a| a.client_id.as_deref()) != Some(account.client_id)
+            || saved.map(|a| a.urls.as_slice()) != Some(account.urls)
+        {
+            return Err(Error::Config {
+                path: self.named.clone(),
+                message: format!(
+                    "the edited file does not hold [account.{name}] as written; it is left \
+                     unchanged: add the account by hand"
+                ),
+            });
+        }
+        Ok(staged)
+    }
+}
+
+/// The highest position of any table in `t` (0 for none).
+fn last_position(t: &Table) -> isize {
+    t.iter()
+        .filter_map(|(_, item)| item.as_table())
+        .map(|sub| sub.position().unwrap_or(0).max(last_position(sub)))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The edited config in its temporary file, removed on drop unless committed.
+struct Staged {
+    tmp: PathBuf,
+    real: PathBuf,
+}
+
+impl Staged {
+    /// Creates `tmp` (exclusively; with `mode`, else 0600) holding `bytes`, to replace `real`.
+    fn create(
+        tmp: PathBuf,
+        real: PathBuf,
+        bytes: &[u8],
+        mode: Option<fs::Permissions>,
+    ) -> Result<Staged> {
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts
+            .open(&tmp)
+            .map_err(|e| Error::io("cannot create", &tmp, e))?;
+        // From here on the temporary file is ours: dropping `staged` removes it.
+        let staged = Staged { tmp, real };
+        (|| {
+            if let Some(m) = mode {
+                f.set_permissions(m)?;
+            }
+            f.write_all(bytes)?;
+            f.sync_all()
+        })()
+        .map_err(|e| Error::io("cannot write", &staged.tmp, e))?;
+        Ok(staged)
+    }
+
+    /// Puts the edited file in place of the real one.
+    fn commit(self) -> Result<()> {
+        fs::rename(&self.tmp, &self.real)
+            .map_err(|e| Error::io("cannot replace the config file", &self.real, e))?;
+        #[cfg(unix)]
+        if let Ok(d) = fs::File::open(dir_of(&self.real)) {
+            let _ = d.sync_all();
+        }
+        std::mem::forget(self);
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.tmp);
+    }
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The file `path` names through any chain of symbolic links (a dangling link names the file
+/// it points to, which is then created). Directory links need no care: the temporary file is
+/// made in the same directory as the file it replaces.
+fn resolve_links(path: &Path) -> Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target =
+                    fs::read_link(&p).map_err(|e| Error::io("cannot read the link", &p, e))?;
+                p = match p.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            Ok(_) => return Ok(p),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(p),
+            Err(e) => return Err(Error::io("cannot inspect config file", &p, e)),
+        }
+    }
+    Err(Error::Config {
+        path: path.to_path_buf(),
+        message: "too many levels of symbolic links".into(),
+    })
 }
 
 /// Where to register by hand when the provider will not register us.
@@ -181,21 +527,6 @@ fn manual_page(issuer: &str) -> String {
          \"My clients\") with the device code and refresh token grants, and pass --client-id",
         issuer
     )
-}
-
-/// Writes `value` (if any) to `DIR/NAME.KIND`, mode 0600.
-fn save_secret(dir: &Path, name: &str, kind: &str, value: Option<&str>) -> Result<Option<PathBuf>> {
-    let Some(v) = value.filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    let path = dir.join(format!("{name}.{kind}"));
-    write_atomic(&path, format!("{v}\n").as_bytes())?;
-    Ok(Some(path))
-}
-
-/// A TOML basic string: JSON's string escapes are valid TOML.
-fn toml_str(s: &str) -> String {
-    serde_json::to_string(s).expect("a string serializes")
 }
 
 fn hostname() -> String {
@@ -238,4 +569,230 @@ fn print_response(
     io.stdout
         .write_all(out.as_bytes())
         .map_err(|e| Error::io("cannot write to", "stdout", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXISTING: &str = "# my settings\ncache-dir = \"/tmp/c\" # where tokens go\n\n\
+                            [account.old]\n# the old one\nissuer = \"https://old.example/\"\n\
+                            client-id = \"old\"\n";
+
+    fn account<'a>(client_id: &'a str, urls: &'a [String]) -> Account<'a> {
+        Account {
+            issuer: "https://iam.example/",
+            client_id,
+            scope: "openid offline_access",
+            secret_file: Some(Path::new("/conf/lab.secret")),
+            audience: None,
+            password_flow: false,
+            urls,
+        }
+    }
+
+    fn add(path: &Path, name: &str, a: &Account) -> Result<()> {
+        ConfigEdit::open(path)?.stage(name, a)?.commit()
+    }
+
+    #[test]
+    fn the_account_is_appended_and_comments_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        fs::write(&p, EXISTING).unwrap();
+        let urls = vec![
+            "https://git.example.org/".to_string(),
+            "git.example.net".into(),
+        ];
+        add(&p, "lab", &account("id-1", &urls)).unwrap();
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(text.starts_with(EXISTING), "{text}");
+        assert!(
+            text.ends_with(
+                "\n[account.lab]\nissuer = \"https://iam.example/\"\nclient-id = \"id-1\"\n\
+                 scope = \"openid offline_access\"\nclient-secret-file = \"/conf/lab.secret\"\n\
+                 urls = [\"https://git.example.org/\", \"git.example.net\"]\n"
+            ),
+            "{text}"
+        );
+        let f = ConfigFile::load(&p, true).unwrap();
+        assert_eq!(f.accounts["lab"].urls, urls);
+        assert_eq!(f.accounts.len(), 2);
+        // Into an empty (missing) file: no leading blank line, no bare [account] table.
+        let q = dir.path().join("sub/new.toml");
+        add(&q, "lab", &account("id-2", &[])).unwrap();
+        let text = fs::read_to_string(&q).unwrap();
+        assert!(text.starts_with("[account.lab]\n"), "{text}");
+        assert!(!text.contains("urls"), "{text}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&q), 0o600);
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+            add(&p, "lab2", &account("id-3", &[])).unwrap();
+            assert_eq!(mode(&p), 0o644, "the file keeps its mode");
+        }
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no temp file left"
+        );
+    }
+
+    #[test]
+    fn the_file_text_stays_a_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        for original in [
+            "cache-dir = \"/x\"",
+            "cache-dir = \"/x\"\n# trailing comment\n",
+            "# only a comment",
+            "[account.a]\nissuer = \"i\" # c\nclient-id=\"c\"\n\n\n# end\n",
+            "account.b.issuer = \"i\"\naccount.b.client-id = \"c\"\n",
+        ] {
+            fs::write(&p, original).unwrap();
+            add(&p, "lab", &account("id", &[])).unwrap();
+            let text = fs::read_to_string(&p).unwrap();
+            let added = text.strip_prefix(original).expect(&text);
+            assert!(
+                added
+                    .trim_start_matches('\n')
+                    .starts_with("[account.lab]\n")
+                    && text.contains("\n\n[account.lab]\n"),
+                "{text:?}"
+            );
+            assert!(
+                text.ends_with(
+                    "scope = \"openid offline_access\"\nclient-secret-file = \"/conf/lab.secret\"\n"
+                ),
+                "{text:?}"
+            );
+            assert_eq!(
+                ConfigFile::load(&p, true).unwrap().accounts["lab"]
+                    .client_id
+                    .as_deref(),
+                Some("id")
+            );
+        }
+    }
+
+    #[test]
+    fn user_text_with_control_characters_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        let mut a = account("id", &[]);
+        a.scope = "openid\u{7f}\n\"x\" \\";
+        add(&p, "lab", &a).unwrap();
+        let f = ConfigFile::load(&p, true).unwrap();
+        assert_eq!(f.accounts["lab"].scope.as_deref(), Some(a.scope));
+    }
+
+    #[test]
+    fn a_config_that_is_not_toml_or_not_a_table_is_refused_before_registering() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        fs::write(&p, "account = 3\n").unwrap();
+        let e = ConfigEdit::open(&p).err().unwrap().to_string();
+        assert!(e.contains("edit the file by hand"), "{e}");
+        fs::write(&p, "[account.x\n").unwrap();
+        assert!(matches!(ConfigEdit::open(&p), Err(Error::Config { .. })));
+    }
+
+    #[test]
+    fn unusable_client_ids_are_refused_naming_the_provider() {
+        let long = "a".repeat(MAX_CLIENT_ID + 1);
+        for bad in [
+            json!({}),
+            json!({"client_id": ""}),
+            json!({"client_id": "abc\u{7f}"}),
+            json!({"client_id": "abc\ndef"}),
+            json!({"client_id": "\u{85}"}),
+            json!({"client_id": long}),
+            json!({"client_id": 7}),
+        ] {
+            let e = checked_client_id(&bad, "iam.example").unwrap_err();
+            assert!(matches!(e, Error::Provider { .. }), "{bad}");
+            let m = e.to_string();
+            assert!(
+                m.starts_with("iam.example: ") && m.contains("client_id") && !m.contains('\n'),
+                "{m}"
+            );
+        }
+        let ok = "a".repeat(MAX_CLIENT_ID);
+        assert_eq!(
+            checked_client_id(&json!({ "client_id": ok }), "h").unwrap(),
+            ok
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_config_is_edited_through_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("dotfiles")).unwrap();
+        fs::create_dir_all(dir.path().join("conf")).unwrap();
+        let real = dir.path().join("dotfiles/iam.toml");
+        fs::write(&real, EXISTING).unwrap();
+        let mid = dir.path().join("conf/mid.toml");
+        std::os::unix::fs::symlink("../dotfiles/iam.toml", &mid).unwrap();
+        let link = dir.path().join("conf/config.toml");
+        std::os::unix::fs::symlink("mid.toml", &link).unwrap();
+        add(&link, "lab", &account("id", &[])).unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert!(fs::symlink_metadata(&mid).unwrap().is_symlink());
+        let text = fs::read_to_string(&real).unwrap();
+        assert!(text.starts_with(EXISTING) && text.contains("[account.lab]"));
+        // A dangling link: its target is created.
+        let dangling = dir.path().join("conf/new.toml");
+        std::os::unix::fs::symlink("../dotfiles/new.toml", &dangling).unwrap();
+        add(&dangling, "lab", &account("id", &[])).unwrap();
+        assert!(fs::symlink_metadata(&dangling).unwrap().is_symlink());
+        assert!(dir.path().join("dotfiles/new.toml").is_file());
+        // A loop is an error, not a hang.
+        let a = dir.path().join("conf/a.toml");
+        std::os::unix::fs::symlink("a.toml", &a).unwrap();
+        assert!(ConfigEdit::open(&a).is_err());
+    }
+
+    #[test]
+    fn secret_files_are_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lab.secret");
+        fs::write(&p, "mine\n").unwrap();
+        let e = refuse_existing(&p).unwrap_err().to_string();
+        assert!(
+            e.contains(&p.display().to_string())
+                && e.contains("remove it, or pick another --account name")
+                && !e.contains('\n'),
+            "{e}"
+        );
+        assert!(create_secret_file(&p, "new").is_err());
+        assert_eq!(fs::read_to_string(&p).unwrap(), "mine\n");
+        let q = dir.path().join("lab.registration");
+        refuse_existing(&q).unwrap();
+        create_secret_file(&q, "tok").unwrap();
+        assert_eq!(fs::read_to_string(&q).unwrap(), "tok\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                fs::metadata(&q).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+
+    #[test]
+    fn the_suggested_helper_is_tied_to_a_url() {
+        assert_eq!(git_config_url(None), "https://git.example.org");
+        assert_eq!(
+            git_config_url(Some("https://gitlab.example.org/group/")),
+            "https://gitlab.example.org/group"
+        );
+        assert_eq!(
+            git_config_url(Some("git.example.net")),
+            "https://git.example.net"
+        );
+    }
 }

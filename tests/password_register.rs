@@ -2,9 +2,12 @@
 //! active at introspection), wrong password, a client without the grant, non-interactive without
 //! a password, the password never in stderr / cache / argv, `--password-env` and
 //! `--password-file`, a confidential client whose secret needs encoding, and a registered client
-//! that then completes a device flow and a refresh with only `--account NAME`; and the terminal
-//! prompt on a pseudo-terminal: the password is not echoed, and Ctrl-C at the prompt gives the
-//! terminal its echo back and interrupts git.
+//! that then completes a device flow and a refresh with only `--account NAME`; `register`
+//! refusing an unusable client id (control characters, empty, too long) from a scripted
+//! provider, never overwriting a secret file (checked before the provider is asked), writing a
+//! symlinked config through the link and keeping the user's text, and suggesting only a
+//! URL-scoped helper; and the terminal prompt on a pseudo-terminal: the password is not echoed,
+//! and Ctrl-C at the prompt gives the terminal its echo back and interrupts git.
 
 mod support;
 
@@ -14,9 +17,10 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use support::{
     ALICE, ALICE_PASSWORD, CONF_SECRET, Idp, Lines, PUBLIC_CLIENT, PW_CLIENT, PW_CONF_CLIENT,
-    Stream, find_user_code,
+    RegistrationStub, Stream, find_user_code,
 };
 
 const REQUEST: &str = "protocol=https\nhost=git.example.org\n\n";
@@ -257,7 +261,11 @@ fn register_then_device_flow_and_refresh_by_account_name() {
         "{printed}"
     );
     let e = stderr(&out);
-    assert!(e.contains("credential.helper \"iam --account lab"), "{e}");
+    assert!(
+        e.contains("credential.https://git.example.org.helper \"iam --account lab"),
+        "{e}"
+    );
+    assert!(!e.contains("credential.helper"), "no unscoped helper: {e}");
     assert_eq!(idp.counters()["registration"], 1);
     let text = fs::read_to_string(&config).unwrap();
     assert!(
@@ -408,6 +416,234 @@ fn register_refused_names_the_manual_page() {
         "{e}"
     );
     assert!(!cfg.exists(), "nothing written");
+}
+
+/// A comment-bearing config with one account, as a user keeps it.
+const USER_CONFIG: &str = "# my git-credential-iam settings\nmin-lifetime = 120 # seconds\n\n\
+                           [account.old]\nissuer = \"https://old.example/\"\nclient-id = \"old\"\n\
+                           urls = [\"https://old-git.example/\"]\n";
+
+/// `register --account lab --config CONFIG` against `issuer`, plus `extra`.
+fn register_at(home: &Path, issuer: &str, config: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--issuer",
+        issuer,
+        "--account",
+        "lab",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(helper(home, &args, "register"), "")
+}
+
+/// Whether the config file still loads: `get` for a URL no account serves answers nothing and
+/// succeeds (a config that does not parse fails every run, for every account).
+fn config_loads(home: &Path, config: &Path) -> Output {
+    run(
+        helper(home, &["--config", config.to_str().unwrap()], "get"),
+        "protocol=https\nhost=unrelated.example\n\n",
+    )
+}
+
+#[test]
+fn register_refuses_an_unusable_client_id_and_the_config_keeps_loading() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("conf/config.toml");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    fs::write(&config, USER_CONFIG).unwrap();
+    for (what, id) in [
+        ("DEL", json!("client\u{7f}id")),
+        ("newline", json!("client\nid = \"x\"")),
+        ("C1 control", json!("client\u{85}id")),
+        ("empty", json!("")),
+        ("1025 bytes", json!("a".repeat(1025))),
+        ("missing", Value::Null),
+    ] {
+        let stub = RegistrationStub::start(json!({
+            "client_id": id,
+            "client_secret": "stub-client-secret",
+            "registration_access_token": "stub-registration-token",
+        }));
+        let out = register_at(home.path(), stub.issuer(), &config, &["--confidential"]);
+        let e = stderr(&out);
+        assert_eq!(out.status.code(), Some(4), "{what}: {out:?}");
+        assert_eq!(stub.registrations(), 1, "{what}");
+        assert!(
+            e.contains(&format!("{}: ", stub.host())) && e.contains("client_id"),
+            "{what}: the error names the provider: {e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{what}: {e}");
+        assert!(!e.contains("stub-client-secret") && !e.contains("stub-registration-token"));
+        assert_eq!(fs::read_to_string(&config).unwrap(), USER_CONFIG, "{what}");
+        assert!(!home.path().join("conf/lab.secret").exists(), "{what}");
+        assert!(
+            !home.path().join("conf/lab.registration").exists(),
+            "{what}"
+        );
+        let out = config_loads(home.path(), &config);
+        assert!(
+            out.status.success() && out.stdout.is_empty(),
+            "{what}: {out:?}"
+        );
+    }
+    assert_eq!(
+        fs::read_dir(home.path().join("conf")).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
+
+    // A usable id: the account is added after the user's text, which stays as it was.
+    let stub = RegistrationStub::start(json!({"client_id": "good-id"}));
+    let out = register_at(home.path(), stub.issuer(), &config, &[]);
+    assert!(out.status.success(), "{out:?}");
+    let text = fs::read_to_string(&config).unwrap();
+    assert!(text.starts_with(USER_CONFIG), "{text}");
+    assert!(
+        text.ends_with(&format!(
+            "\n\n[account.lab]\nissuer = \"{}\"\nclient-id = \"good-id\"\n\
+             scope = \"openid offline_access\"\n",
+            stub.issuer()
+        )),
+        "{text}"
+    );
+    assert!(config_loads(home.path(), &config).status.success());
+}
+
+#[test]
+fn register_never_overwrites_a_secret_file() {
+    let idp = Idp::start();
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("conf/config.toml");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let secret = home.path().join("conf/lab.secret");
+    fs::write(&secret, "a secret of another client\n").unwrap();
+    let out = register_at(home.path(), idp.issuer(), &config, &["--confidential"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let e = stderr(&out);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains(&secret.display().to_string())
+            && e.contains("remove it, or pick another --account name"),
+        "{e}"
+    );
+    assert_eq!(
+        idp.counters()["registration"],
+        0,
+        "refused before registering: no orphan client"
+    );
+    assert_eq!(
+        fs::read_to_string(&secret).unwrap(),
+        "a secret of another client\n"
+    );
+    assert!(!config.exists(), "nothing written");
+    // A left-over registration token file is kept the same way.
+    fs::remove_file(&secret).unwrap();
+    let reg = home.path().join("conf/lab.registration");
+    fs::write(&reg, "old token\n").unwrap();
+    let out = register_at(home.path(), idp.issuer(), &config, &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(stderr(&out).contains(&reg.display().to_string()));
+    assert_eq!(fs::read_to_string(&reg).unwrap(), "old token\n");
+    assert_eq!(idp.counters()["registration"], 0);
+    // Another name registers, with its secret in a new 0600 file.
+    fs::remove_file(&reg).unwrap();
+    let out = register_at(home.path(), idp.issuer(), &config, &["--confidential"]);
+    assert!(out.status.success(), "{out:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn register_writes_through_a_symlinked_config_and_ties_nothing_unscoped() {
+    let home = tempfile::tempdir().unwrap();
+    let dotfiles = home.path().join("dotfiles");
+    fs::create_dir_all(&dotfiles).unwrap();
+    fs::write(dotfiles.join("iam.toml"), USER_CONFIG).unwrap();
+    let conf = home.path().join("conf");
+    fs::create_dir_all(&conf).unwrap();
+    let link = conf.join("config.toml");
+    std::os::unix::fs::symlink("../dotfiles/iam.toml", &link).unwrap();
+    let stub = RegistrationStub::start(json!({
+        "client_id": "linked-id",
+        "client_secret": "stub-client-secret",
+    }));
+    let out = register_at(home.path(), stub.issuer(), &link, &["--confidential"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link stays a link"
+    );
+    let text = fs::read_to_string(dotfiles.join("iam.toml")).unwrap();
+    assert!(
+        text.starts_with(USER_CONFIG) && text.contains("client-id = \"linked-id\""),
+        "{text}"
+    );
+    // The secret is beside the link, not in the dotfiles repository.
+    let secret = conf.join("lab.secret");
+    assert_eq!(fs::read_to_string(&secret).unwrap(), "stub-client-secret\n");
+    assert!(text.contains(&format!("client-secret-file = \"{}\"", secret.display())));
+    assert_eq!(fs::read_dir(&dotfiles).unwrap().count(), 1, "{text}");
+    assert!(config_loads(home.path(), &link).status.success());
+
+    // Without --url: a hint to tie the account to a git server, and only a URL-scoped helper.
+    let e = stderr(&out);
+    assert!(!e.contains("stub-client-secret"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "tie the account to your git server: add urls = [\"https://git.example.org/\"] to \
+             [account.lab] in {}, or register with --url URL",
+            link.display()
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "git config --global credential.https://git.example.org.helper \"iam --account lab \
+             --config {}\"",
+            link.display()
+        )),
+        "{e}"
+    );
+    assert!(!e.contains("credential.helper"), "{e}");
+
+    // A config named relative to the working directory: the secret file is named absolutely.
+    let work = home.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let mut cmd = helper(
+        home.path(),
+        &[
+            "--issuer",
+            stub.issuer(),
+            "--account",
+            "lab",
+            "--config",
+            "rel.toml",
+            "--confidential",
+        ],
+        "register",
+    );
+    cmd.current_dir(&work);
+    let out = run(cmd, "");
+    assert!(out.status.success(), "{out:?}");
+    let text = fs::read_to_string(work.join("rel.toml")).unwrap();
+    assert!(
+        text.contains(&format!(
+            "client-secret-file = \"{}\"",
+            work.join("lab.secret").display()
+        )),
+        "{text}"
+    );
 }
 
 /// Runs the shell command `line` on a pseudo-terminal; returns it with its keyboard and screen.

@@ -1,7 +1,8 @@
 //! `token` and `import` against the real test provider: every output format (the header accepted
 //! by a loopback server that checks it at introspection, the ExecCredential parsed as JSON, the
-//! WLCG file's mode and content), narrower-scope tokens cached under their own key, a CI job that
-//! imports a refresh token and then clones with no prompt, and the documented exit codes.
+//! WLCG file's mode and content, and its refusal of a symlink or of another user's file),
+//! narrower-scope tokens cached under their own key, a CI job that imports a refresh token and
+//! then clones with no prompt, and the documented exit codes.
 
 mod support;
 
@@ -279,4 +280,57 @@ fn import_access_token_with_expiry() {
         serde_json::from_str(&stdout(&ci.run(&["token", "--format", "json"], ""))).unwrap();
     assert_eq!(json["access_token"], at);
     assert_eq!(json["expires_at"].as_i64().unwrap().to_string(), exp);
+}
+
+/// The WLCG token file's place taken by a symbolic link, or (as root) by a file another user
+/// owns: refused with the cause and the fix, the token written through neither.
+#[cfg(unix)]
+#[test]
+fn wlcg_file_refuses_a_symlink_and_another_users_file() {
+    let idp = Idp::start();
+    let ci = Ci::new(&idp);
+    ci.import_refresh_token(&idp);
+    let path = ci.home.path().join("run").join(format!("bt_u{}", uid()));
+    let fix = "set XDG_RUNTIME_DIR or BEARER_TOKEN_FILE to a path you own";
+
+    let elsewhere = ci.home.path().join("elsewhere");
+    std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+    let out = ci.run(&["token", "--format", "wlcg"], "");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(
+        err.contains("symbolic link") && err.contains(&path.display().to_string()),
+        "{err}"
+    );
+    assert!(err.contains(fix), "{err}");
+    assert!(
+        fs::symlink_metadata(&path).unwrap().is_symlink(),
+        "the link stays"
+    );
+    assert!(!elsewhere.exists(), "nothing written through the link");
+    fs::remove_file(&path).unwrap();
+
+    if !support::is_root() {
+        support::skipped("wlcg_file_refuses_a_symlink_and_another_users_file (file of uid 65534)");
+        return;
+    }
+    fs::write(&path, "theirs\n").unwrap();
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    let out = ci.run(&["token", "--format", "wlcg"], "");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(
+        err.contains(&format!("another user (uid 65534) owns {}", path.display())),
+        "{err}"
+    );
+    assert!(err.contains(fix), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "theirs\n");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::symlink_metadata(&path).unwrap().uid(), 65534);
+    // The token itself is still good: the raw format prints it, and it is not in the error.
+    let token = stdout(&ci.run(&["token"], "")).trim().to_string();
+    assert!(!err.contains(&token));
 }
