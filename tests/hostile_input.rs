@@ -9,9 +9,13 @@
 //!   bounded time and memory.
 //! * The fuzz targets' seed corpus (`contrib/fuzz/corpus/*/`) and the inputs the fuzzers found,
 //!   through the same checks the fuzz targets make (`contrib/fuzz/checks.rs`), on stable.
+//! * The process and its files: no core dumps; a cache or lock file that is a symbolic link,
+//!   belongs to another user or was written by a newer version is refused, never served,
+//!   moved or overwritten.
 
 #[path = "../contrib/fuzz/checks.rs"]
 mod checks;
+mod support;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -572,4 +576,69 @@ fn huge_min_lifetime_serves_no_token() {
     e.expires_at = Some(1_700_000_000);
     assert_eq!(e.valid_access_token(1_700_000_001, u64::MAX), None);
     assert_eq!(e.valid_access_token(1_700_000_000, u64::MAX), None);
+}
+
+// ------------------------------------------------------------------------------------------
+// The process and its files
+
+/// Kills and reaps the child on drop, so a failed assertion leaves no helper behind.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The helper turns core dumps off before it reads anything: a core file (or a `core_pattern`
+/// pipe) would hold its tokens and the client secret. Seen from outside on a helper blocked
+/// reading `store`'s input from a stdin this test holds open: `/proc/PID/limits` shows a core
+/// size limit of 0, soft and hard (the soft limit is raised to the hard one just before the
+/// exec, so an inherited 0 proves nothing), and `/proc/PID/status` belongs to root:root, which is
+/// how Linux shows a non-dumpable process (`PR_SET_DUMPABLE` 0). Run as root, the helper gets
+/// group 65534, so that while dumpable its files belong to root:65534.
+#[cfg(target_os = "linux")]
+#[test]
+fn binary_disables_core_dumps() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("/bin/sh");
+    cmd.env_clear()
+        .env("HOME", home.path())
+        .current_dir(home.path())
+        .args(["-c", r#"ulimit -S -c "$(ulimit -H -c)" && exec "$0" store"#])
+        .arg(support::helper_path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.gid(65534);
+    }
+    let child = Reaped(cmd.spawn().unwrap());
+    let status = PathBuf::from(format!("/proc/{}/status", child.0.id()));
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let owner = loop {
+        let m = std::fs::metadata(&status).expect("the helper is running");
+        if (m.uid(), m.gid()) == (0, 0) || Instant::now() > deadline {
+            break (m.uid(), m.gid());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(
+        owner,
+        (0, 0),
+        "{} still belongs to the helper after {RUN_TIMEOUT:?}: it is dumpable",
+        status.display()
+    );
+    let limits = std::fs::read_to_string(status.with_file_name("limits")).unwrap();
+    let core: Vec<&str> = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max core file size"))
+        .expect("a core size line")
+        .split_whitespace()
+        .collect();
+    assert_eq!(core[..2], ["0", "0"], "{limits}");
 }
