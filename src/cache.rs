@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::hardening::{is_symlink_refusal, open_nofollow};
 use crate::secret::Secret;
 
 /// The format version written into every entry.
@@ -166,14 +167,7 @@ impl ClassifyName for serde_json::Error {
 
 /// Reads a file that must be private: refuses symlinks, repairs group/world permissions.
 fn read_private(path: &Path, warn: &mut dyn FnMut(&str)) -> Result<Option<Vec<u8>>> {
-    let mut opts = OpenOptions::new();
-    opts.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.custom_flags(O_NOFOLLOW);
-    }
-    let mut file = match opts.open(path) {
+    let mut file = match open_nofollow(OpenOptions::new().read(true)).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) if is_symlink_refusal(&e) => {
@@ -207,20 +201,6 @@ fn read_private(path: &Path, warn: &mut dyn FnMut(&str)) -> Result<Option<Vec<u8
         .map_err(|e| Error::io("cannot read the cache file", path, e))?;
     Ok(Some(bytes))
 }
-
-#[cfg(unix)]
-fn is_symlink_refusal(e: &std::io::Error) -> bool {
-    e.raw_os_error() == Some(40) || e.raw_os_error() == Some(62) // ELOOP on Linux / macOS
-}
-#[cfg(not(unix))]
-fn is_symlink_refusal(_: &std::io::Error) -> bool {
-    false
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const O_NOFOLLOW: i32 = 0o400000;
-#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
-const O_NOFOLLOW: i32 = 0x100;
 
 /// Writes the entry atomically (temp file, fsync, rename, fsync of the directory).
 pub fn save(files: &AccountFiles, entry: &Entry) -> Result<()> {
@@ -506,5 +486,32 @@ mod tests {
             fs::metadata(&files.data).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    /// A symlink at the cache path to a valid entry (say, one an attacker wrote) is refused,
+    /// never served, and left where it is.
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_cache_file_is_refused_not_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(&dir.path().join("cache"));
+        let files = AccountFiles::for_settings(&s);
+        let mut e = Entry::empty(&s);
+        e.access_token = Some(Secret::new("planted".into()));
+        e.expires_at = Some(i64::MAX);
+        let elsewhere = dir.path().join("elsewhere.json");
+        save(
+            &AccountFiles {
+                data: elsewhere.clone(),
+                ..files.clone()
+            },
+            &e,
+        )
+        .unwrap();
+        ensure_dir(&files.dir).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &files.data).unwrap();
+        let err = load(&files, &s, &mut |w| panic!("{w}")).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(fs::symlink_metadata(&files.data).unwrap().is_symlink());
     }
 }
