@@ -165,7 +165,8 @@ impl ClassifyName for serde_json::Error {
     }
 }
 
-/// Reads a file that must be private: refuses symlinks, repairs group/world permissions.
+/// Reads a file that must be private: refuses symlinks and files of another user, repairs
+/// group/world permissions.
 fn read_private(path: &Path, warn: &mut dyn FnMut(&str)) -> Result<Option<Vec<u8>>> {
     let mut file = match open_nofollow(OpenOptions::new().read(true)).open(path) {
         Ok(f) => f,
@@ -180,10 +181,25 @@ fn read_private(path: &Path, warn: &mut dyn FnMut(&str)) -> Result<Option<Vec<u8
     };
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // fstat of what was opened (no race with a rename): the hot path reads this file
+        // without checking the directory, so the file itself must be ours. Anyone else's
+        // (say, planted by the owner of a `--cache-dir` we run in as root) is never served,
+        // and never made private by us either.
         let meta = file
             .metadata()
             .map_err(|e| Error::io("cannot stat", path, e))?;
+        let me = current_uid();
+        if meta.uid() != me {
+            return Err(Error::Cache {
+                path: path.to_path_buf(),
+                message: format!(
+                    "belongs to user id {}, not to you (user id {me}); refusing to use its \
+                     tokens (remove it, or pass --cache-dir DIR with a directory of yours)",
+                    meta.uid()
+                ),
+            });
+        }
         if meta.permissions().mode() & 0o077 != 0 {
             file.set_permissions(fs::Permissions::from_mode(0o600))
                 .map_err(|e| Error::io("cannot make private", path, e))?;
@@ -513,5 +529,36 @@ mod tests {
         let err = load(&files, &s, &mut |w| panic!("{w}")).unwrap_err();
         assert!(err.to_string().contains("symbolic link"), "{err}");
         assert!(fs::symlink_metadata(&files.data).unwrap().is_symlink());
+    }
+
+    /// A file of another user is never served, nor touched (made private), on the hot path or
+    /// any other. Needs root, to give the file away; skipped visibly otherwise.
+    #[cfg(unix)]
+    #[test]
+    fn cache_file_of_another_user_is_refused() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if current_uid() != 0 {
+            let _ = writeln!(
+                std::io::stderr(),
+                "cache_file_of_another_user_is_refused: skipped: needs root"
+            );
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path());
+        let files = AccountFiles::for_settings(&s);
+        let mut e = Entry::empty(&s);
+        e.access_token = Some(Secret::new("planted".into()));
+        e.expires_at = Some(i64::MAX);
+        save(&files, &e).unwrap();
+        fs::set_permissions(&files.data, fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::chown(&files.data, Some(65534), None).unwrap();
+        let err = load(&files, &s, &mut |w| panic!("{w}")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("belongs to user id 65534"), "{msg}");
+        assert!(msg.contains(&files.data.display().to_string()), "{msg}");
+        assert!(!msg.contains("planted"), "{msg}");
+        let m = fs::metadata(&files.data).unwrap();
+        assert_eq!((m.uid(), m.mode() & 0o777), (65534, 0o644), "left alone");
     }
 }

@@ -642,3 +642,83 @@ fn binary_disables_core_dumps() {
         .collect();
     assert_eq!(core[..2], ["0", "0"], "{limits}");
 }
+
+/// Runs the helper's `token` for the account of `CacheFixture::new(dir)` (same issuer, client
+/// and cache directory; no config file, clean environment, non-interactive).
+fn run_token(dir: &Path) -> std::process::Output {
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = support::helper_cmd(&home);
+    cmd.args([
+        "--issuer",
+        "https://iam.example/",
+        "--client-id",
+        "cli",
+        "--non-interactive",
+        "--cache-dir",
+    ])
+    .arg(dir.join("cache"))
+    .arg("token");
+    support::run_with_input(cmd, "", RUN_TIMEOUT)
+}
+
+/// A cache file holding `access_token` for the account of [`CacheFixture`], valid for years.
+fn entry_with(access_token: &str) -> Vec<u8> {
+    serde_json::to_vec_pretty(&json!({
+        "version": 1,
+        "issuer": "https://iam.example/",
+        "client_id": "cli",
+        "scope": "openid offline_access",
+        "access_token": access_token,
+        "expires_at": 4_000_000_000i64,
+        "updated_at": 1_700_000_000i64,
+    }))
+    .unwrap()
+}
+
+/// The hot path (a cached, valid token: no lock, no directory check) serves only a file of the
+/// user running the helper. As root with `--cache-dir` on a folder another user controls, that
+/// user's planted token is refused with one line naming the file and the fix, and never
+/// printed; the file is left alone. Needs root, to give the folder away.
+#[cfg(unix)]
+#[test]
+fn a_cache_file_of_another_user_is_refused_on_the_hot_path() {
+    use std::os::unix::fs::MetadataExt;
+    if !support::needs_root("a_cache_file_of_another_user_is_refused_on_the_hot_path") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = CacheFixture::new(dir.path());
+    let planted = "planted-by-user-65534";
+    std::fs::write(&fixture.files.data, entry_with(planted)).unwrap();
+    // The fixture's own account reads this file: the same name the binary looks up.
+    let ok = run_token(dir.path());
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim(),
+        planted,
+        "{ok:?}"
+    );
+
+    for p in [&fixture.settings.cache_dir, &fixture.files.data] {
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    }
+    let before = std::fs::read(&fixture.files.data).unwrap();
+    let out = run_token(dir.path());
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        !stdout.contains(planted) && !stderr.contains(planted),
+        "{out:?}"
+    );
+    assert_eq!(stderr.matches('\n').count(), 1, "one line: {stderr:?}");
+    let file = fixture.files.data.display().to_string();
+    for needle in [&file, "user id 65534", "--cache-dir"] {
+        assert!(stderr.contains(needle), "{needle:?} in {stderr:?}");
+    }
+    assert_eq!(std::fs::read(&fixture.files.data).unwrap(), before);
+    let meta = std::fs::metadata(&fixture.files.data).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (65534, 0o600));
+}
