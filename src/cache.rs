@@ -3,7 +3,7 @@
 //! `.lock` file. A cache hit reads one small file, however many accounts exist. Writes go
 //! through a temp file in the same directory, `fsync`, then `rename`, so readers see the old or
 //! the new file, never a torn one. A corrupt file is moved aside (not deleted) and treated as
-//! empty.
+//! empty; a file of a newer format is refused and left alone.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -111,7 +111,9 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// Reads the entry of account `s`. A missing file is `None`; a corrupt one is moved aside with a
-/// warning through `warn` and reads as `None`.
+/// warning through `warn` and reads as `None`. A file of a newer format (its `version` field,
+/// even when the rest does not parse) is an error and stays as it is: every write path loads
+/// first, so none overwrites it.
 pub fn load(
     files: &AccountFiles,
     s: &Settings,
@@ -121,16 +123,15 @@ pub fn load(
         return Ok(None);
     };
     match serde_json::from_slice::<Entry>(&bytes) {
-        Ok(e) if e.version > VERSION => Err(Error::Cache {
-            path: files.data.clone(),
-            message: format!(
-                "written by a newer git-credential-iam (format {}); upgrade this one",
-                e.version
-            ),
-        }),
+        Ok(e) if e.version > VERSION => Err(newer_format(&files.data, e.version.into())),
         Ok(e) if e.belongs_to(s) => Ok(Some(e)),
         Ok(_) => Ok(None),
         Err(err) => {
+            // A newer format may not parse as this version's entry at all: it is no corruption,
+            // and moving it aside would lose that version's login. Refuse, and touch nothing.
+            if let Some(v) = format_version(&bytes).filter(|v| *v > u64::from(VERSION)) {
+                return Err(newer_format(&files.data, v));
+            }
             let aside = files
                 .data
                 .with_extension(format!("json.corrupt-{}", std::process::id()));
@@ -147,6 +148,26 @@ pub fn load(
             ));
             Ok(None)
         }
+    }
+}
+
+/// The `version` a cache file declares, if it is valid JSON: an object with an unsigned integer
+/// `version` field (whatever the rest holds). Only for a file that is no entry of ours.
+fn format_version(bytes: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()?
+        .get("version")?
+        .as_u64()
+}
+
+/// The refusal of a cache file written in format `version`, newer than this one's.
+fn newer_format(path: &Path, version: u64) -> Error {
+    Error::Cache {
+        path: path.to_path_buf(),
+        message: format!(
+            "was written by a newer git-credential-iam (format {version}); upgrade, or pass \
+             --cache-dir DIR"
+        ),
     }
 }
 
@@ -560,5 +581,31 @@ mod tests {
         assert!(!msg.contains("planted"), "{msg}");
         let m = fs::metadata(&files.data).unwrap();
         assert_eq!((m.uid(), m.mode() & 0o777), (65534, 0o644), "left alone");
+    }
+
+    /// A file of a newer format that this version cannot parse is refused naming its format,
+    /// and kept byte for byte; a corrupt file with a version of ours (or none) is still moved.
+    #[test]
+    fn unparsable_newer_format_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path());
+        let files = AccountFiles::for_settings(&s);
+        let newer = br#"{"version": 2, "issuer": {"url": "https://iam.example/"}, "tokens": []}"#;
+        write_atomic(&files.data, newer).unwrap();
+        let e = load(&files, &s, &mut |w| panic!("{w}")).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("newer git-credential-iam (format 2)"), "{msg}");
+        assert!(msg.contains(&files.data.display().to_string()), "{msg}");
+        assert_eq!(fs::read(&files.data).unwrap(), newer);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        for corrupt in [
+            &br#"{"version": 1, "issuer": 7}"#[..],
+            br#"{"version": "9"}"#,
+        ] {
+            write_atomic(&files.data, corrupt).unwrap();
+            let mut warned = false;
+            assert!(load(&files, &s, &mut |_| warned = true).unwrap().is_none());
+            assert!(warned && !files.data.exists());
+        }
     }
 }

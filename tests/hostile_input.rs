@@ -244,6 +244,13 @@ proptest! {
                 Loaded::Other
             };
             prop_assert_eq!(got, expected);
+        } else if serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("version")?.as_u64())
+            .is_some_and(|v| v > git_credential_iam::cache::VERSION.into())
+        {
+            // Unparsable, but it says it is of a newer format: refused and kept.
+            prop_assert_eq!(got, Loaded::Refused);
         } else {
             prop_assert_eq!(got, Loaded::MovedAside);
         }
@@ -530,7 +537,9 @@ fn cache_load_corpus() {
                 Loaded::Entry
             }
             "other-account" | "other-audience" => Loaded::Other,
-            "newer-version" => Loaded::Refused,
+            // A version above ours, even one no `Entry` can hold (2^32), is a newer format:
+            // refused and kept, never moved aside.
+            "newer-version" | "huge-numbers" => Loaded::Refused,
             _ => Loaded::MovedAside,
         };
         assert_eq!(got, expected, "{}", f.display());
@@ -643,9 +652,10 @@ fn binary_disables_core_dumps() {
     assert_eq!(core[..2], ["0", "0"], "{limits}");
 }
 
-/// Runs the helper's `token` for the account of `CacheFixture::new(dir)` (same issuer, client
-/// and cache directory; no config file, clean environment, non-interactive).
-fn run_token(dir: &Path) -> std::process::Output {
+/// Runs the helper with `args` (an action and its options) for the account of
+/// `CacheFixture::new(dir)` (same issuer, client and cache directory; no config file, clean
+/// environment, non-interactive) and `input` on stdin.
+fn run_account(dir: &Path, args: &[&str], input: &str) -> std::process::Output {
     let home = dir.join("home");
     std::fs::create_dir_all(&home).unwrap();
     let mut cmd = support::helper_cmd(&home);
@@ -658,8 +668,8 @@ fn run_token(dir: &Path) -> std::process::Output {
         "--cache-dir",
     ])
     .arg(dir.join("cache"))
-    .arg("token");
-    support::run_with_input(cmd, "", RUN_TIMEOUT)
+    .args(args);
+    support::run_with_input(cmd, input, RUN_TIMEOUT)
 }
 
 /// A cache file holding `access_token` for the account of [`CacheFixture`], valid for years.
@@ -692,7 +702,7 @@ fn a_cache_file_of_another_user_is_refused_on_the_hot_path() {
     let planted = "planted-by-user-65534";
     std::fs::write(&fixture.files.data, entry_with(planted)).unwrap();
     // The fixture's own account reads this file: the same name the binary looks up.
-    let ok = run_token(dir.path());
+    let ok = run_account(dir.path(), &["token"], "");
     assert_eq!(
         String::from_utf8_lossy(&ok.stdout).trim(),
         planted,
@@ -703,7 +713,7 @@ fn a_cache_file_of_another_user_is_refused_on_the_hot_path() {
         std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
     }
     let before = std::fs::read(&fixture.files.data).unwrap();
-    let out = run_token(dir.path());
+    let out = run_account(dir.path(), &["token"], "");
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -721,4 +731,73 @@ fn a_cache_file_of_another_user_is_refused_on_the_hot_path() {
     assert_eq!(std::fs::read(&fixture.files.data).unwrap(), before);
     let meta = std::fs::metadata(&fixture.files.data).unwrap();
     assert_eq!((meta.uid(), meta.mode() & 0o777), (65534, 0o600));
+}
+
+/// A cache file written by a newer git-credential-iam (a format this one cannot parse) is
+/// refused with one line naming the file and the format, never moved aside as corrupt (which
+/// loses the login), on the read path (`token`) as on a write path (`import`): the file is
+/// byte-identical afterwards and no other file appears.
+#[test]
+fn a_newer_cache_file_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = CacheFixture::new(dir.path());
+    let newer = serde_json::to_vec_pretty(&json!({
+        "version": 7,
+        "issuer": {"url": "https://iam.example/", "kind": "iam"},
+        "client_id": "cli",
+        "grants": [{"scope": "openid", "access_token": "at-7", "refresh_token": "rt-7"}],
+    }))
+    .unwrap();
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(&fixture.files.data)
+        .unwrap()
+        .write_all(&newer)
+        .unwrap();
+    let listing = || {
+        let mut names: Vec<_> = std::fs::read_dir(&fixture.settings.cache_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| !n.to_string_lossy().ends_with(".lock"))
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    for (args, input) in [
+        (&["token"][..], ""),
+        (
+            &["import", "--access-token", "--expires-at", "4000000000"][..],
+            "new-at",
+        ),
+    ] {
+        let out = run_account(dir.path(), args, input);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+        assert_eq!(
+            stderr.matches('\n').count(),
+            1,
+            "{args:?}: one line: {stderr:?}"
+        );
+        let file = fixture.files.data.display().to_string();
+        for needle in [&file, "newer git-credential-iam (format 7)", "--cache-dir"] {
+            assert!(
+                stderr.contains(needle),
+                "{args:?}: {needle:?} in {stderr:?}"
+            );
+        }
+        assert!(
+            !stderr.contains("at-7") && !stderr.contains("rt-7"),
+            "{stderr:?}"
+        );
+        assert_eq!(
+            std::fs::read(&fixture.files.data).unwrap(),
+            newer,
+            "{args:?}"
+        );
+        assert_eq!(listing(), before, "{args:?}: nothing moved aside or added");
+    }
 }
