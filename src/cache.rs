@@ -3,7 +3,7 @@
 //! `.lock` file. A cache hit reads one small file, however many accounts exist. Writes go
 //! through a temp file in the same directory, `fsync`, then `rename`, so readers see the old or
 //! the new file, never a torn one. A corrupt file is moved aside (not deleted) and treated as
-//! empty.
+//! empty; a file of a newer format is refused and left alone.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::hardening::{is_symlink_refusal, open_nofollow};
 use crate::secret::Secret;
 
 /// The format version written into every entry.
@@ -110,7 +111,9 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// Reads the entry of account `s`. A missing file is `None`; a corrupt one is moved aside with a
-/// warning through `warn` and reads as `None`.
+/// warning through `warn` and reads as `None`. A file of a newer format (its `version` field,
+/// even when the rest does not parse) is an error and stays as it is: every write path loads
+/// first, so none overwrites it.
 pub fn load(
     files: &AccountFiles,
     s: &Settings,
@@ -120,16 +123,15 @@ pub fn load(
         return Ok(None);
     };
     match serde_json::from_slice::<Entry>(&bytes) {
-        Ok(e) if e.version > VERSION => Err(Error::Cache {
-            path: files.data.clone(),
-            message: format!(
-                "written by a newer git-credential-iam (format {}); upgrade this one",
-                e.version
-            ),
-        }),
+        Ok(e) if e.version > VERSION => Err(newer_format(&files.data, e.version.into())),
         Ok(e) if e.belongs_to(s) => Ok(Some(e)),
         Ok(_) => Ok(None),
         Err(err) => {
+            // A newer format may not parse as this version's entry at all: it is no corruption,
+            // and moving it aside would lose that version's login. Refuse, and touch nothing.
+            if let Some(v) = format_version(&bytes).filter(|v| *v > u64::from(VERSION)) {
+                return Err(newer_format(&files.data, v));
+            }
             let aside = files
                 .data
                 .with_extension(format!("json.corrupt-{}", std::process::id()));
@@ -149,6 +151,26 @@ pub fn load(
     }
 }
 
+/// The `version` a cache file declares, if it is valid JSON: an object with an unsigned integer
+/// `version` field (whatever the rest holds). Only for a file that is no entry of ours.
+fn format_version(bytes: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()?
+        .get("version")?
+        .as_u64()
+}
+
+/// The refusal of a cache file written in format `version`, newer than this one's.
+fn newer_format(path: &Path, version: u64) -> Error {
+    Error::Cache {
+        path: path.to_path_buf(),
+        message: format!(
+            "was written by a newer git-credential-iam (format {version}); upgrade, or pass \
+             --cache-dir DIR"
+        ),
+    }
+}
+
 trait ClassifyName {
     fn classify_name(&self) -> &'static str;
 }
@@ -164,16 +186,10 @@ impl ClassifyName for serde_json::Error {
     }
 }
 
-/// Reads a file that must be private: refuses symlinks, repairs group/world permissions.
+/// Reads a file that must be private: refuses symlinks and files of another user, repairs
+/// group/world permissions.
 fn read_private(path: &Path, warn: &mut dyn FnMut(&str)) -> Result<Option<Vec<u8>>> {
-    let mut opts = OpenOptions::new();
-    opts.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.custom_flags(O_NOFOLLOW);
-    }
-    let mut file = match opts.open(path) {
+    let mut file = match open_nofollow(OpenOptions::new().read(true)).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) if is_symlink_refusal(&e) => {
@@ -186,10 +202,25 @@ fn read_private(path: &Path, warn: &mut dyn FnMut(&str)) -> Result<Option<Vec<u8
     };
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // fstat of what was opened (no race with a rename): the hot path reads this file
+        // without checking the directory, so the file itself must be ours. Anyone else's
+        // (say, planted by the owner of a `--cache-dir` we run in as root) is never served,
+        // and never made private by us either.
         let meta = file
             .metadata()
             .map_err(|e| Error::io("cannot stat", path, e))?;
+        let me = current_uid();
+        if meta.uid() != me {
+            return Err(Error::Cache {
+                path: path.to_path_buf(),
+                message: format!(
+                    "belongs to user id {}, not to you (user id {me}); refusing to use its \
+                     tokens (remove it, or pass --cache-dir DIR with a directory of yours)",
+                    meta.uid()
+                ),
+            });
+        }
         if meta.permissions().mode() & 0o077 != 0 {
             file.set_permissions(fs::Permissions::from_mode(0o600))
                 .map_err(|e| Error::io("cannot make private", path, e))?;
@@ -207,20 +238,6 @@ fn read_private(path: &Path, warn: &mut dyn FnMut(&str)) -> Result<Option<Vec<u8
         .map_err(|e| Error::io("cannot read the cache file", path, e))?;
     Ok(Some(bytes))
 }
-
-#[cfg(unix)]
-fn is_symlink_refusal(e: &std::io::Error) -> bool {
-    e.raw_os_error() == Some(40) || e.raw_os_error() == Some(62) // ELOOP on Linux / macOS
-}
-#[cfg(not(unix))]
-fn is_symlink_refusal(_: &std::io::Error) -> bool {
-    false
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const O_NOFOLLOW: i32 = 0o400000;
-#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
-const O_NOFOLLOW: i32 = 0x100;
 
 /// Writes the entry atomically (temp file, fsync, rename, fsync of the directory).
 pub fn save(files: &AccountFiles, entry: &Entry) -> Result<()> {
@@ -506,5 +523,89 @@ mod tests {
             fs::metadata(&files.data).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    /// A symlink at the cache path to a valid entry (say, one an attacker wrote) is refused,
+    /// never served, and left where it is.
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_cache_file_is_refused_not_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(&dir.path().join("cache"));
+        let files = AccountFiles::for_settings(&s);
+        let mut e = Entry::empty(&s);
+        e.access_token = Some(Secret::new("planted".into()));
+        e.expires_at = Some(i64::MAX);
+        let elsewhere = dir.path().join("elsewhere.json");
+        save(
+            &AccountFiles {
+                data: elsewhere.clone(),
+                ..files.clone()
+            },
+            &e,
+        )
+        .unwrap();
+        ensure_dir(&files.dir).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &files.data).unwrap();
+        let err = load(&files, &s, &mut |w| panic!("{w}")).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(fs::symlink_metadata(&files.data).unwrap().is_symlink());
+    }
+
+    /// A file of another user is never served, nor touched (made private), on the hot path or
+    /// any other. Needs root, to give the file away; skipped visibly otherwise.
+    #[cfg(unix)]
+    #[test]
+    fn cache_file_of_another_user_is_refused() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if current_uid() != 0 {
+            let _ = writeln!(
+                std::io::stderr(),
+                "cache_file_of_another_user_is_refused: skipped: needs root"
+            );
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path());
+        let files = AccountFiles::for_settings(&s);
+        let mut e = Entry::empty(&s);
+        e.access_token = Some(Secret::new("planted".into()));
+        e.expires_at = Some(i64::MAX);
+        save(&files, &e).unwrap();
+        fs::set_permissions(&files.data, fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::chown(&files.data, Some(65534), None).unwrap();
+        let err = load(&files, &s, &mut |w| panic!("{w}")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("belongs to user id 65534"), "{msg}");
+        assert!(msg.contains(&files.data.display().to_string()), "{msg}");
+        assert!(!msg.contains("planted"), "{msg}");
+        let m = fs::metadata(&files.data).unwrap();
+        assert_eq!((m.uid(), m.mode() & 0o777), (65534, 0o644), "left alone");
+    }
+
+    /// A file of a newer format that this version cannot parse is refused naming its format,
+    /// and kept byte for byte; a corrupt file with a version of ours (or none) is still moved.
+    #[test]
+    fn unparsable_newer_format_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path());
+        let files = AccountFiles::for_settings(&s);
+        let newer = br#"{"version": 2, "issuer": {"url": "https://iam.example/"}, "tokens": []}"#;
+        write_atomic(&files.data, newer).unwrap();
+        let e = load(&files, &s, &mut |w| panic!("{w}")).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("newer git-credential-iam (format 2)"), "{msg}");
+        assert!(msg.contains(&files.data.display().to_string()), "{msg}");
+        assert_eq!(fs::read(&files.data).unwrap(), newer);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        for corrupt in [
+            &br#"{"version": 1, "issuer": 7}"#[..],
+            br#"{"version": "9"}"#,
+        ] {
+            write_atomic(&files.data, corrupt).unwrap();
+            let mut warned = false;
+            assert!(load(&files, &s, &mut |_| warned = true).unwrap().is_none());
+            assert!(warned && !files.data.exists());
+        }
     }
 }

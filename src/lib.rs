@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod encoding;
 pub mod error;
+pub mod hardening;
 pub mod helper;
 pub mod lock;
 pub mod oauth;

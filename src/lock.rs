@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::hardening::{is_symlink_refusal, open_nofollow};
 
 /// An exclusive lock, released on drop.
 #[derive(Debug)]
@@ -89,25 +90,17 @@ fn open_lock_file(path: &Path) -> Result<File> {
     let mut opts = OpenOptions::new();
     opts.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600).custom_flags(libc_o_nofollow());
-    }
-    opts.open(path)
-        .map_err(|e| Error::io("cannot open the lock file", path, e))
-}
-
-/// `O_NOFOLLOW`, so a symlink planted at the lock path is refused rather than followed.
-#[cfg(unix)]
-fn libc_o_nofollow() -> i32 {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        0o400000
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        0x100
-    }
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    open_nofollow(&mut opts).open(path).map_err(|e| {
+        if is_symlink_refusal(&e) {
+            Error::Cache {
+                path: path.to_path_buf(),
+                message: "is a symbolic link; refusing to follow it (remove it)".into(),
+            }
+        } else {
+            Error::io("cannot open the lock file", path, e)
+        }
+    })
 }
 
 fn read_holder(file: &mut File) -> String {
@@ -140,6 +133,19 @@ mod tests {
         let pid = format!("pid {}", std::process::id());
         assert!(waited.unwrap().contains(&pid));
         assert!(e.to_string().contains(&pid), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_lock_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "precious").unwrap();
+        let p = dir.path().join("c.lock");
+        std::os::unix::fs::symlink(&target, &p).unwrap();
+        let e = LockGuard::acquire(&p, Duration::from_secs(1), |_| panic!("no wait")).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
     }
 
     #[test]

@@ -4,6 +4,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before anything is read: a core dump would hold the tokens and the client secret.
+    git_credential_iam::hardening::disable_core_dumps();
     let args = std::env::args_os().skip(1).collect();
     let stdin = std::io::stdin();
     let mut stdin = stdin.lock();

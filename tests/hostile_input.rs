@@ -9,9 +9,13 @@
 //!   bounded time and memory.
 //! * The fuzz targets' seed corpus (`contrib/fuzz/corpus/*/`) and the inputs the fuzzers found,
 //!   through the same checks the fuzz targets make (`contrib/fuzz/checks.rs`), on stable.
+//! * The process and its files: no core dumps; a cache or lock file that is a symbolic link,
+//!   belongs to another user or was written by a newer version is refused, never served,
+//!   moved or overwritten.
 
 #[path = "../contrib/fuzz/checks.rs"]
 mod checks;
+mod support;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -240,6 +244,13 @@ proptest! {
                 Loaded::Other
             };
             prop_assert_eq!(got, expected);
+        } else if serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("version")?.as_u64())
+            .is_some_and(|v| v > git_credential_iam::cache::VERSION.into())
+        {
+            // Unparsable, but it says it is of a newer format: refused and kept.
+            prop_assert_eq!(got, Loaded::Refused);
         } else {
             prop_assert_eq!(got, Loaded::MovedAside);
         }
@@ -530,7 +541,9 @@ fn cache_load_corpus() {
                 Loaded::Entry
             }
             "other-account" | "other-audience" => Loaded::Other,
-            "newer-version" => Loaded::Refused,
+            // A version above ours, even one no `Entry` can hold (2^32), is a newer format:
+            // refused and kept, never moved aside.
+            "newer-version" | "huge-numbers" => Loaded::Refused,
             _ => Loaded::MovedAside,
         };
         assert_eq!(got, expected, "{}", f.display());
@@ -576,4 +589,219 @@ fn huge_min_lifetime_serves_no_token() {
     e.expires_at = Some(1_700_000_000);
     assert_eq!(e.valid_access_token(1_700_000_001, u64::MAX), None);
     assert_eq!(e.valid_access_token(1_700_000_000, u64::MAX), None);
+}
+
+// ------------------------------------------------------------------------------------------
+// The process and its files
+
+/// Kills and reaps the child on drop, so a failed assertion leaves no helper behind.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The helper turns core dumps off before it reads anything: a core file (or a `core_pattern`
+/// pipe) would hold its tokens and the client secret. Seen from outside on a helper blocked
+/// reading `store`'s input from a stdin this test holds open: `/proc/PID/limits` shows a core
+/// size limit of 0, soft and hard (the soft limit is raised to the hard one just before the
+/// exec, so an inherited 0 proves nothing), and `/proc/PID/status` belongs to root:root, which is
+/// how Linux shows a non-dumpable process (`PR_SET_DUMPABLE` 0). Run as root, the helper gets
+/// group 65534, so that while dumpable its files belong to root:65534.
+#[cfg(target_os = "linux")]
+#[test]
+fn binary_disables_core_dumps() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("/bin/sh");
+    cmd.env_clear()
+        .env("HOME", home.path())
+        .current_dir(home.path())
+        .args(["-c", r#"ulimit -S -c "$(ulimit -H -c)" && exec "$0" store"#])
+        .arg(support::helper_path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.gid(65534);
+    }
+    let child = Reaped(cmd.spawn().unwrap());
+    let status = PathBuf::from(format!("/proc/{}/status", child.0.id()));
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let owner = loop {
+        let m = std::fs::metadata(&status).expect("the helper is running");
+        if (m.uid(), m.gid()) == (0, 0) || Instant::now() > deadline {
+            break (m.uid(), m.gid());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(
+        owner,
+        (0, 0),
+        "{} still belongs to the helper after {RUN_TIMEOUT:?}: it is dumpable",
+        status.display()
+    );
+    let limits = std::fs::read_to_string(status.with_file_name("limits")).unwrap();
+    let core: Vec<&str> = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max core file size"))
+        .expect("a core size line")
+        .split_whitespace()
+        .collect();
+    assert_eq!(core[..2], ["0", "0"], "{limits}");
+}
+
+/// Runs the helper with `args` (an action and its options) for the account of
+/// `CacheFixture::new(dir)` (same issuer, client and cache directory; no config file, clean
+/// environment, non-interactive) and `input` on stdin.
+fn run_account(dir: &Path, args: &[&str], input: &str) -> std::process::Output {
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = support::helper_cmd(&home);
+    cmd.args([
+        "--issuer",
+        "https://iam.example/",
+        "--client-id",
+        "cli",
+        "--non-interactive",
+        "--cache-dir",
+    ])
+    .arg(dir.join("cache"))
+    .args(args);
+    support::run_with_input(cmd, input, RUN_TIMEOUT)
+}
+
+/// A cache file holding `access_token` for the account of [`CacheFixture`], valid for years.
+fn entry_with(access_token: &str) -> Vec<u8> {
+    serde_json::to_vec_pretty(&json!({
+        "version": 1,
+        "issuer": "https://iam.example/",
+        "client_id": "cli",
+        "scope": "openid offline_access",
+        "access_token": access_token,
+        "expires_at": 4_000_000_000i64,
+        "updated_at": 1_700_000_000i64,
+    }))
+    .unwrap()
+}
+
+/// The hot path (a cached, valid token: no lock, no directory check) serves only a file of the
+/// user running the helper. As root with `--cache-dir` on a folder another user controls, that
+/// user's planted token is refused with one line naming the file and the fix, and never
+/// printed; the file is left alone. Needs root, to give the folder away.
+#[cfg(unix)]
+#[test]
+fn a_cache_file_of_another_user_is_refused_on_the_hot_path() {
+    use std::os::unix::fs::MetadataExt;
+    if !support::needs_root("a_cache_file_of_another_user_is_refused_on_the_hot_path") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = CacheFixture::new(dir.path());
+    let planted = "planted-by-user-65534";
+    std::fs::write(&fixture.files.data, entry_with(planted)).unwrap();
+    // The fixture's own account reads this file: the same name the binary looks up.
+    let ok = run_account(dir.path(), &["token"], "");
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim(),
+        planted,
+        "{ok:?}"
+    );
+
+    for p in [&fixture.settings.cache_dir, &fixture.files.data] {
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    }
+    let before = std::fs::read(&fixture.files.data).unwrap();
+    let out = run_account(dir.path(), &["token"], "");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        !stdout.contains(planted) && !stderr.contains(planted),
+        "{out:?}"
+    );
+    assert_eq!(stderr.matches('\n').count(), 1, "one line: {stderr:?}");
+    let file = fixture.files.data.display().to_string();
+    for needle in [&file, "user id 65534", "--cache-dir"] {
+        assert!(stderr.contains(needle), "{needle:?} in {stderr:?}");
+    }
+    assert_eq!(std::fs::read(&fixture.files.data).unwrap(), before);
+    let meta = std::fs::metadata(&fixture.files.data).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (65534, 0o600));
+}
+
+/// A cache file written by a newer git-credential-iam (a format this one cannot parse) is
+/// refused with one line naming the file and the format, never moved aside as corrupt (which
+/// loses the login), on the read path (`token`) as on a write path (`import`): the file is
+/// byte-identical afterwards and no other file appears.
+#[test]
+fn a_newer_cache_file_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = CacheFixture::new(dir.path());
+    let newer = serde_json::to_vec_pretty(&json!({
+        "version": 7,
+        "issuer": {"url": "https://iam.example/", "kind": "iam"},
+        "client_id": "cli",
+        "grants": [{"scope": "openid", "access_token": "at-7", "refresh_token": "rt-7"}],
+    }))
+    .unwrap();
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(&fixture.files.data)
+        .unwrap()
+        .write_all(&newer)
+        .unwrap();
+    let listing = || {
+        let mut names: Vec<_> = std::fs::read_dir(&fixture.settings.cache_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| !n.to_string_lossy().ends_with(".lock"))
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    for (args, input) in [
+        (&["token"][..], ""),
+        (
+            &["import", "--access-token", "--expires-at", "4000000000"][..],
+            "new-at",
+        ),
+    ] {
+        let out = run_account(dir.path(), args, input);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+        assert_eq!(
+            stderr.matches('\n').count(),
+            1,
+            "{args:?}: one line: {stderr:?}"
+        );
+        let file = fixture.files.data.display().to_string();
+        for needle in [&file, "newer git-credential-iam (format 7)", "--cache-dir"] {
+            assert!(
+                stderr.contains(needle),
+                "{args:?}: {needle:?} in {stderr:?}"
+            );
+        }
+        assert!(
+            !stderr.contains("at-7") && !stderr.contains("rt-7"),
+            "{stderr:?}"
+        );
+        assert_eq!(
+            std::fs::read(&fixture.files.data).unwrap(),
+            newer,
+            "{args:?}"
+        );
+        assert_eq!(listing(), before, "{args:?}: nothing moved aside or added");
+    }
 }

@@ -1265,3 +1265,16 @@ fn read_http_request(stream: &std::net::TcpStream) -> Option<(String, Vec<u8>)> 
     r.read_exact(&mut body).ok()?;
     Some((line.trim_end().to_string(), body))
 }
+
+/// Whether the tests run as root, for a test that needs root (to give a file to another user).
+/// When not, it prints `TEST: skipped: needs root` straight to stderr, past the test harness's
+/// output capture, so that the skip shows in `cargo test`'s output; the test then returns.
+#[cfg(unix)]
+pub fn needs_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let _ = writeln!(std::io::stderr(), "{test}: skipped: needs root");
+    false
+}
