@@ -184,6 +184,18 @@ impl Options {
         Ok(o)
     }
 
+    /// The options that name files or folders, those set.
+    fn paths_mut(&mut self) -> impl Iterator<Item = &mut PathBuf> {
+        [
+            &mut self.cache_dir,
+            &mut self.client_secret_file,
+            &mut self.ca_file,
+            &mut self.password_file,
+        ]
+        .into_iter()
+        .flatten()
+    }
+
     /// Fills every unset field from `lower` (a source of lower precedence).
     pub fn or(self, lower: &Options) -> Options {
         let lower = lower.clone();
@@ -269,15 +281,7 @@ impl ConfigFile {
         // relative to the file's folder (never to git's working directory, the repository).
         let base = path.parent().unwrap_or(Path::new("."));
         for o in std::iter::once(&mut file.defaults).chain(file.accounts.values_mut()) {
-            for p in [
-                &mut o.cache_dir,
-                &mut o.client_secret_file,
-                &mut o.ca_file,
-                &mut o.password_file,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for p in o.paths_mut() {
                 let home = expand_home(p);
                 *p = if home.is_relative() {
                     base.join(home)
@@ -636,15 +640,7 @@ fn expand_home(p: &Path) -> PathBuf {
 /// The options with `~` expanded in their paths (the command line's and the environment's;
 /// the config file's are resolved when it is read).
 fn home_expanded(mut o: Options) -> Options {
-    for p in [
-        &mut o.cache_dir,
-        &mut o.client_secret_file,
-        &mut o.ca_file,
-        &mut o.password_file,
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for p in o.paths_mut() {
         *p = expand_home(p);
     }
     o
