@@ -127,7 +127,11 @@ pub fn load(
                 e.version
             ),
         }),
-        Ok(e) if e.belongs_to(s) => Ok(Some(e)),
+        Ok(e) if e.belongs_to(s) => Ok(Some(crate::oauth::validate::cached_entry(
+            e,
+            &files.data,
+            warn,
+        ))),
         Ok(_) => Ok(None),
         Err(err) => {
             let aside = files

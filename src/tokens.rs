@@ -12,7 +12,7 @@ use crate::encoding::jwt_exp;
 use crate::error::{Error, Result};
 use crate::helper::{self, Io, Token, format_time, from_entry};
 use crate::lock::LockGuard;
-use crate::oauth::Client;
+use crate::oauth::{Client, validate};
 use crate::output::{self, Describe, Format};
 use crate::secret::Secret;
 
@@ -120,6 +120,15 @@ pub fn import(
             "expected exactly one token on stdin (e.g. `printf %s \"$IAM_REFRESH_TOKEN\" | git-credential-iam import`)".into(),
         ));
     }
+    let checked = match kind {
+        ImportKind::AccessToken => validate::access_token(&token).map_err(|why| {
+            format!("the token on stdin is not a valid bearer token (RFC 6750; {why})")
+        }),
+        ImportKind::RefreshToken => validate::refresh_token(&token).map_err(|why| {
+            format!("the token on stdin is not a valid refresh token (printable ASCII; {why})")
+        }),
+    };
+    checked.map_err(Error::Input)?;
     let token = Secret::new(token);
     let files = AccountFiles::for_settings(s);
     cache::prepare_dir(&files.dir, &mut helper::warner(io.stderr))?;

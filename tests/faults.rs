@@ -471,3 +471,261 @@ fn token_never_sent_to_a_plain_http_git_server_off_loopback() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("plain http"));
     assert!(fake.paths().is_empty(), "not even a provider request");
 }
+
+// ------------------------------------------------------------------------------------------
+// A hostile provider: a scripted fake that answers each request as the test says.
+
+/// One request the scripted fake received.
+#[derive(Clone, Debug)]
+struct Seen {
+    path: String,
+    body: String,
+}
+
+/// A fake provider on loopback whose every answer comes from `route(base_url, request)`.
+struct Scripted {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Scripted {
+    fn start(route: impl Fn(&str, &Seen) -> (u16, String) + Send + 'static) -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (seen2, base) = (seen.clone(), url.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (path, body) = read_request(&stream);
+                let req = Seen { path, body };
+                seen2.lock().unwrap().push(req.clone());
+                let (status, body) = route(&base, &req);
+                let mut s = stream;
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Scripted { url, seen }
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.path.clone())
+            .collect()
+    }
+}
+
+/// A discovery document for the fake at `base` naming `issuer` and endpoints under `endpoints`.
+fn discovery_doc(issuer: &str, endpoints: &str) -> String {
+    format!(
+        r#"{{"issuer":"{issuer}","token_endpoint":"{endpoints}/token","device_authorization_endpoint":"{endpoints}/device","revocation_endpoint":"{endpoints}/revoke"}}"#
+    )
+}
+
+/// The usual discovery answer of a scripted fake, or `None` for other paths.
+fn discovery(base: &str, req: &Seen) -> Option<(u16, String)> {
+    (req.path == "/.well-known/openid-configuration").then(|| (200, discovery_doc(base, base)))
+}
+
+/// A cache for `issuer` (client `cli`, default scope) holding `fields` (JSON members).
+fn seed_cache(issuer: &str, fields: &str) -> (tempfile::TempDir, PathBuf) {
+    let (home, file) = seeded(issuer);
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"version":1,"issuer":"{issuer}","client_id":"cli","scope":"openid offline_access",{fields},"updated_at":1}}"#
+        ),
+    )
+    .unwrap();
+    (home, file)
+}
+
+/// Runs the helper with `stdin` (none: an empty one), returning the output.
+fn run(home: &Path, issuer: &str, extra: &[&str], action: &str, stdin: &str) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-credential-iam"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", home)
+        .args(["--issuer", issuer, "--client-id", "cli", "--timeout", "2"])
+        .arg("--cache-dir")
+        .arg(home.join("cache"))
+        .args(extra)
+        .arg(action);
+    support::spawn_with_input(&mut cmd, stdin)
+        .wait_with_output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn no_panic(stderr: &str) {
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn token_response_with_header_injection_is_refused_and_not_cached() {
+    for body in [
+        r#"{"access_token":"NEW\r\nX-Injected: yes","token_type":"Bearer","expires_in":3600}"#,
+        r#"{"access_token":"NEW ACCESS","token_type":"Bearer","expires_in":3600}"#,
+        r#"{"access_token":"NEW","refresh_token":"RT\nX","token_type":"Bearer","expires_in":3600}"#,
+    ] {
+        let fake = Scripted::start(move |base, req| {
+            discovery(base, req).unwrap_or_else(|| (200, body.to_string()))
+        });
+        let (home, file) = seeded(&fake.url);
+        let before = std::fs::read(&file).unwrap();
+        let out = run(
+            home.path(),
+            &fake.url,
+            &["--non-interactive", "--format", "header"],
+            "token",
+            "",
+        );
+        let stderr = text(&out.stderr);
+        no_panic(&stderr);
+        assert_eq!(out.status.code(), Some(4), "{body}: {stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{body}: printed {:?}",
+            text(&out.stdout)
+        );
+        let host = fake.url.trim_start_matches("http://");
+        assert!(
+            stderr.contains(&format!("the provider at {host} sent"))
+                && stderr.contains("refusing it"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("Injected") && !stderr.contains(RT),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert_eq!(std::fs::read(&file).unwrap(), before, "cache untouched");
+        let seen = fake.seen.lock().unwrap();
+        assert!(
+            seen.iter()
+                .any(|s| s.path == "/token" && s.body.contains("grant_type=refresh_token")),
+            "a refresh was tried"
+        );
+    }
+}
+
+#[test]
+fn device_flow_token_with_header_injection_is_refused() {
+    let fake = Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| match req.path.as_str() {
+            "/device" => (
+                200,
+                format!(
+                    r#"{{"device_code":"DEVCODE-SECRET","user_code":"ABCD","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
+                ),
+            ),
+            _ => (
+                200,
+                r#"{"access_token":"A\u0000B","token_type":"Bearer","expires_in":60}"#.into(),
+            ),
+        })
+    });
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &fake.url, &["--interactive"], "login", "");
+    let stderr = text(&out.stderr);
+    no_panic(&stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("not a valid bearer token; refusing it"),
+        "{stderr}"
+    );
+    assert!(
+        support::account_cache_files(&home.path().join("cache")).is_empty(),
+        "nothing cached"
+    );
+}
+
+#[test]
+fn import_refuses_a_token_that_is_not_a_bearer_token() {
+    let fake = Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| {
+            (
+                200,
+                r#"{"access_token":"FRESH","token_type":"Bearer","expires_in":60}"#.into(),
+            )
+        })
+    });
+    let home = tempfile::tempdir().unwrap();
+    // No whitespace in these, so only the character check can refuse them.
+    for (extra, stdin) in [
+        (
+            &["--access-token", "--expires-at", "4102444800"][..],
+            "tok\u{1b}]0;pwned\u{7}",
+        ),
+        (&["--access-token", "--expires-at", "4102444800"][..], "a,b"),
+        (&[][..], "rt\u{7f}x"),
+        (&[][..], "rt\u{0}x"),
+    ] {
+        let out = run(home.path(), &fake.url, extra, "import", stdin);
+        let stderr = text(&out.stderr);
+        no_panic(&stderr);
+        assert_eq!(out.status.code(), Some(2), "{stdin:?}: {stderr}");
+        assert!(
+            stderr.contains("the token on stdin is not a valid"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("pwned"), "{stderr}");
+    }
+    assert!(
+        support::account_cache_files(&home.path().join("cache")).is_empty(),
+        "nothing cached"
+    );
+    assert!(
+        fake.paths().is_empty(),
+        "no provider request: {:?}",
+        fake.paths()
+    );
+}
+
+#[test]
+fn cached_access_token_that_is_not_a_bearer_token_is_never_printed() {
+    let fake = Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| {
+            (
+                200,
+                r#"{"access_token":"FRESH-ACCESS","token_type":"Bearer","expires_in":3600}"#.into(),
+            )
+        })
+    });
+    let (home, file) = seed_cache(
+        &fake.url,
+        &format!(
+            r#""access_token":"OLD\r\nX-Injected: 1","expires_at":4102444800,"refresh_token":"{RT}""#
+        ),
+    );
+    let out = run(
+        home.path(),
+        &fake.url,
+        &["--non-interactive", "--format", "header"],
+        "token",
+        "",
+    );
+    let stderr = text(&out.stderr);
+    no_panic(&stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(text(&out.stdout), "Authorization: Bearer FRESH-ACCESS\n");
+    assert!(
+        stderr.contains("holds an access token that is not a valid bearer token"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Injected"), "{stderr}");
+    let cached = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        cached.contains("FRESH-ACCESS") && !cached.contains("Injected"),
+        "{cached}"
+    );
+}

@@ -6,6 +6,7 @@ pub mod device;
 pub mod discovery;
 pub mod http;
 pub mod password;
+pub mod validate;
 
 use std::cell::OnceCell;
 
@@ -49,6 +50,37 @@ impl TokenResponse {
             .or_else(|| jwt_exp(self.access_token.expose()))
             .unwrap_or(now + 300)
     }
+}
+
+/// Parses and checks a successful token response from the provider at `host`: JSON with an
+/// `access_token` that is a valid bearer token, a printable `refresh_token` if any, and a
+/// `token_type` of Bearer if any (see [`validate`]). Nothing is cached unless this accepts it.
+pub fn parse_token_response(host: &str, body: &[u8]) -> Result<TokenResponse> {
+    let t: TokenResponse = serde_json::from_slice(body).map_err(|e| Error::Provider {
+        host: host.to_string(),
+        message: format!(
+            "the token response is not usable ({}: {})",
+            http::describe_body(body),
+            if e.is_data() {
+                "a required field such as access_token is missing or mistyped"
+            } else {
+                "not JSON"
+            }
+        ),
+    })?;
+    if t.access_token.expose().is_empty() {
+        return Err(Error::Provider {
+            host: host.to_string(),
+            message: "the token response has an empty access_token".into(),
+        });
+    }
+    validate::response_tokens(
+        host,
+        t.access_token.expose(),
+        t.refresh_token.as_ref().map(|r| r.expose().as_str()),
+        t.token_type.as_deref(),
+    )?;
+    Ok(t)
 }
 
 /// The provider, as seen by one run.
@@ -124,34 +156,7 @@ impl<'a> Client<'a> {
         if !(200..300).contains(&reply.status) {
             return Err(oauth_error(url, &reply, &all));
         }
-        let t: TokenResponse =
-            serde_json::from_slice(&reply.body).map_err(|e| Error::Provider {
-                host: host_of(url),
-                message: format!(
-                    "the token response is not usable ({}: {})",
-                    http::describe_body(&reply.body),
-                    if e.is_data() {
-                        "a required field such as access_token is missing or mistyped"
-                    } else {
-                        "not JSON"
-                    }
-                ),
-            })?;
-        if t.access_token.expose().is_empty() {
-            return Err(Error::Provider {
-                host: host_of(url),
-                message: "the token response has an empty access_token".into(),
-            });
-        }
-        if let Some(tt) = &t.token_type
-            && !tt.eq_ignore_ascii_case("bearer")
-        {
-            return Err(Error::Provider {
-                host: host_of(url),
-                message: format!("token_type {:?} is not Bearer", http::clean(tt, 40)),
-            });
-        }
-        Ok(t)
+        parse_token_response(&host_of(url), &reply.body)
     }
 
     /// Revokes a token (RFC 7009) where the provider offers revocation. `Ok(false)` when it does not.
