@@ -12,7 +12,7 @@ use crate::encoding::jwt_exp;
 use crate::error::{Error, Result};
 use crate::helper::{self, Io, Token, format_time, from_entry};
 use crate::lock::LockGuard;
-use crate::oauth::{Client, validate};
+use crate::oauth::{Client, bounded_expiry, validate};
 use crate::output::{self, Describe, Format};
 use crate::secret::Secret;
 
@@ -151,6 +151,7 @@ pub fn import(
         ImportKind::AccessToken => {
             let exp = expires_at
                 .or_else(|| jwt_exp(token.expose()))
+                .map(|exp| bounded_expiry(exp, (io.clock)()))
                 .ok_or_else(|| {
                     Error::Usage(
                         "cannot tell when this access token expires: pass --expires-at".into(),

@@ -729,3 +729,189 @@ fn cached_access_token_that_is_not_a_bearer_token_is_never_printed() {
         "{cached}"
     );
 }
+
+/// Unix seconds now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A fake whose device endpoint answers `device` (with `{base}` replaced) and whose token
+/// endpoint answers `token`.
+fn device_fake(device: &'static str, token: &'static str) -> Scripted {
+    Scripted::start(move |base, req| {
+        discovery(base, req).unwrap_or_else(|| match req.path.as_str() {
+            "/device" => (200, device.replace("{base}", base)),
+            _ => (200, token.to_string()),
+        })
+    })
+}
+
+const GOOD_TOKEN: &str = r#"{"access_token":"NEW-ACCESS","token_type":"Bearer","expires_in":3600}"#;
+
+#[test]
+fn device_flow_with_absurd_expires_in_signs_in() {
+    for device in [
+        r#"{"device_code":"DEVCODE-SECRET","user_code":"ABCD","verification_uri":"{base}/verify","expires_in":18446744073709551615,"interval":1}"#,
+        r#"{"device_code":"DEVCODE-SECRET","user_code":"ABCD","verification_uri":"{base}/verify","expires_in":1e300,"interval":1}"#,
+        r#"{"device_code":"DEVCODE-SECRET","user_code":"ABCD","verification_uri":"{base}/verify","expires_in":0,"interval":1}"#,
+    ] {
+        let fake = device_fake(device, GOOD_TOKEN);
+        let home = tempfile::tempdir().unwrap();
+        let out = run(home.path(), &fake.url, &["--interactive"], "login", "");
+        let stderr = text(&out.stderr);
+        no_panic(&stderr);
+        assert!(out.status.success(), "{device}: {stderr}");
+        // Clamped to an hour at most (0: two intervals, so one poll happens).
+        assert!(
+            stderr.contains("the code expires in 60 min")
+                || stderr.contains("the code expires in 2 s"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("token cached"), "{stderr}");
+    }
+}
+
+#[test]
+fn device_flow_with_absurd_interval_waits_without_crashing() {
+    let fake = device_fake(
+        r#"{"device_code":"DEVCODE-SECRET","user_code":"ABCD","verification_uri":"{base}/verify","expires_in":600,"interval":18446744073709551615}"#,
+        GOOD_TOKEN,
+    );
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-credential-iam"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", home.path())
+        .args([
+            "--issuer",
+            &fake.url,
+            "--client-id",
+            "cli",
+            "--timeout",
+            "2",
+        ])
+        .arg("--cache-dir")
+        .arg(home.path().join("cache"))
+        .args(["--interactive", "login"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = support::Lines::spawn(child.stderr.take().unwrap());
+    let waiting = lines.wait_for(
+        |l| l.contains("Waiting for approval"),
+        Duration::from_secs(20),
+    );
+    // The interval is clamped to 300 s: the helper now waits (a panic would end it at once).
+    let early_end = lines.wait_for(|_| true, Duration::from_millis(1500));
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(waiting.is_some(), "{:?}", lines.seen());
+    assert!(
+        early_end.is_none() && still_running,
+        "the helper ended: {:?}",
+        lines.seen()
+    );
+    assert!(
+        !fake.paths().contains(&"/token".to_string()),
+        "no poll before the clamped interval"
+    );
+}
+
+#[test]
+fn token_response_with_absurd_expires_in_never_wraps_the_expiry() {
+    let ten_years = 10 * 365 * 24 * 3600;
+    let jwt_exp_max = {
+        let payload = support::base64(br#"{"exp":9223372036854775807,"sub":"x"}"#)
+            .trim_end_matches('=')
+            .replace('+', "-")
+            .replace('/', "_");
+        format!(r#"{{"access_token":"h.{payload}.s","token_type":"Bearer"}}"#)
+    };
+    for (body, lo, hi) in [
+        (
+            r#"{"access_token":"NEW","token_type":"Bearer","expires_in":9223372036854775807}"#
+                .to_string(),
+            ten_years,
+            ten_years,
+        ),
+        (
+            r#"{"access_token":"NEW","token_type":"Bearer","expires_in":18446744073709551615}"#
+                .to_string(),
+            ten_years,
+            ten_years,
+        ),
+        (
+            r#"{"access_token":"NEW","token_type":"Bearer","expires_in":-9223372036854775808}"#
+                .to_string(),
+            0,
+            0,
+        ),
+        (
+            r#"{"access_token":"NEW","token_type":"Bearer","expires_in":"99999999999999999999999"}"#
+                .to_string(),
+            ten_years,
+            ten_years,
+        ),
+        (jwt_exp_max, ten_years, ten_years),
+    ] {
+        let b = body.clone();
+        let fake = Scripted::start(move |base, req| {
+            discovery(base, req).unwrap_or_else(|| (200, b.clone()))
+        });
+        let (home, file) = seeded(&fake.url);
+        let before = unix_now();
+        let out = run(
+            home.path(),
+            &fake.url,
+            &["--non-interactive", "--min-lifetime", "0", "--format", "json"],
+            "token",
+            "",
+        );
+        let after = unix_now();
+        let stderr = text(&out.stderr);
+        no_panic(&stderr);
+        assert!(out.status.success(), "{body}: {stderr}");
+        let cached: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let exp = cached["expires_at"].as_i64().unwrap();
+        assert!(
+            (before + lo..=after + hi).contains(&exp),
+            "{body}: expires_at {exp}, now {before}"
+        );
+    }
+}
+
+#[test]
+fn imported_jwt_with_absurd_exp_is_bounded() {
+    let payload = support::base64(br#"{"exp":9223372036854775807,"sub":"x"}"#)
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_");
+    let home = tempfile::tempdir().unwrap();
+    let issuer = "https://iam.example.org/";
+    let before = unix_now();
+    let out = run(
+        home.path(),
+        issuer,
+        &["--access-token"],
+        "import",
+        &format!("h.{payload}.s\n"),
+    );
+    let stderr = text(&out.stderr);
+    no_panic(&stderr);
+    assert!(out.status.success(), "{stderr}");
+    let files = support::account_cache_files(&home.path().join("cache"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    let cached: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    let exp = cached["expires_at"].as_i64().unwrap();
+    assert!(
+        exp >= before && exp <= unix_now() + 10 * 365 * 24 * 3600,
+        "expires_at {exp}"
+    );
+}

@@ -22,6 +22,9 @@ const SYSTEM_BUNDLES: &[&str] = &[
 /// Largest response body we read (a discovery document is a few KB).
 const MAX_BODY: u64 = 1 << 20;
 
+/// Longest request timeout handed to the HTTP agent.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 /// An HTTP response: status and body.
 pub struct Reply {
     pub status: u16,
@@ -44,6 +47,9 @@ impl Http {
     /// Builds the agent. `ca_file` adds trusted roots to the system's. The trust store is read
     /// only when `tls` is set (an https issuer): a loopback http issuer needs none.
     pub fn new(timeout: Duration, ca_file: Option<&std::path::Path>, tls: bool) -> Result<Http> {
+        // ureq adds the timeout to an `Instant`, which panics on overflow: never hand it more
+        // than a day, whatever the settings say.
+        let timeout = timeout.min(MAX_TIMEOUT);
         let roots = if tls {
             load_roots(ca_file)?
         } else {
@@ -269,6 +275,23 @@ mod tests {
             "{msg}"
         );
         assert!(e.is_login_gone());
+    }
+
+    #[test]
+    fn an_absurd_timeout_does_not_overflow() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+        });
+        let http = Http::new(Duration::MAX, None, false).unwrap();
+        let reply = http.get(&url).unwrap();
+        assert_eq!((reply.status, reply.body.as_slice()), (200, &b"{}"[..]));
+        server.join().unwrap();
     }
 
     #[test]

@@ -38,17 +38,44 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
-    /// Unix seconds when the access token expires: `expires_in`, else the JWT's `exp`, else a
-    /// conservative five minutes.
+    /// Unix seconds when the access token expires: `expires_in` (clamped to 0..=10 years), else
+    /// the JWT's `exp` (at most 10 years ahead), else a conservative five minutes. Never wraps.
     pub fn expires_at(&self, now: i64) -> i64 {
-        let secs = match &self.expires_in {
-            Some(serde_json::Value::Number(n)) => n.as_i64(),
-            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
-            _ => None,
-        };
-        secs.map(|s| now + s.max(0))
-            .or_else(|| jwt_exp(self.access_token.expose()))
-            .unwrap_or(now + 300)
+        match self.expires_in.as_ref().and_then(json_seconds) {
+            Some(secs) => now.saturating_add(secs.clamp(0, MAX_TOKEN_LIFETIME_SECS)),
+            None => jwt_exp(self.access_token.expose())
+                .map(|exp| bounded_expiry(exp, now))
+                .unwrap_or_else(|| now.saturating_add(300)),
+        }
+    }
+}
+
+/// Longest access token lifetime believed: ten years.
+pub const MAX_TOKEN_LIFETIME_SECS: i64 = 10 * 365 * 24 * 3600;
+
+/// An absolute expiry (Unix seconds, e.g. a JWT's `exp` or `--expires-at`) kept between the
+/// epoch and [`MAX_TOKEN_LIFETIME_SECS`] after `now`.
+pub fn bounded_expiry(exp: i64, now: i64) -> i64 {
+    exp.min(now.saturating_add(MAX_TOKEN_LIFETIME_SECS)).max(0)
+}
+
+/// Seconds from a provider's JSON: an integer (saturated to `i64`), a finite float
+/// (truncated, saturated) or a decimal string; anything else is `None`.
+pub fn json_seconds(v: &serde_json::Value) -> Option<i64> {
+    use serde_json::Value;
+    let from_f64 = |f: f64| f.is_finite().then_some(f as i64); // `as` saturates
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_u64().map(|_| i64::MAX))
+            .or_else(|| n.as_f64().and_then(from_f64)),
+        Value::String(s) => {
+            let s = s.trim();
+            s.parse::<i64>()
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().and_then(from_f64))
+        }
+        _ => None,
     }
 }
 
@@ -189,5 +216,58 @@ impl<'a> Client<'a> {
     /// The client's credentials.
     pub fn auth(&self) -> &ClientAuth {
         &self.auth
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::base64;
+
+    fn response(json: &str) -> TokenResponse {
+        parse_token_response("iam.example", json.as_bytes()).unwrap()
+    }
+
+    const NOW: i64 = 1_700_000_000;
+
+    #[test]
+    fn absurd_expires_in_never_wraps() {
+        let at = |e: &str| {
+            response(&format!(r#"{{"access_token":"a","expires_in":{e}}}"#)).expires_at(NOW)
+        };
+        let max = NOW + MAX_TOKEN_LIFETIME_SECS;
+        assert_eq!(at("3600"), NOW + 3600);
+        assert_eq!(at("\"3600\""), NOW + 3600);
+        assert_eq!(at("3600.9"), NOW + 3600);
+        assert_eq!(at("9223372036854775807"), max);
+        assert_eq!(at("18446744073709551615"), max);
+        assert_eq!(at("1e300"), max);
+        assert_eq!(at("\"99999999999999999999999\""), max);
+        assert_eq!(at("-9223372036854775808"), NOW);
+        assert_eq!(at("-1e300"), NOW);
+        assert_eq!(at("null"), NOW + 300);
+        assert_eq!(at("\"soon\""), NOW + 300);
+        // Near the end of time, still no wrap.
+        let t = response(r#"{"access_token":"a","expires_in":9223372036854775807}"#);
+        assert_eq!(t.expires_at(i64::MAX - 5), i64::MAX);
+        assert_eq!(t.expires_at(i64::MIN), i64::MIN + MAX_TOKEN_LIFETIME_SECS);
+    }
+
+    #[test]
+    fn absurd_jwt_exp_is_bounded() {
+        let jwt = |claims: &str| {
+            let p = base64(claims.as_bytes())
+                .trim_end_matches('=')
+                .replace('+', "-")
+                .replace('/', "_");
+            format!(r#"{{"access_token":"h.{p}.s"}}"#)
+        };
+        let t = response(&jwt(r#"{"exp":9223372036854775807}"#));
+        assert_eq!(t.expires_at(NOW), NOW + MAX_TOKEN_LIFETIME_SECS);
+        let t = response(&jwt(r#"{"exp":-9223372036854775808}"#));
+        assert_eq!(t.expires_at(NOW), 0);
+        let t = response(&jwt(r#"{"exp":1700003600}"#));
+        assert_eq!(t.expires_at(NOW), NOW + 3600);
+        assert_eq!(bounded_expiry(i64::MAX, i64::MAX), i64::MAX);
     }
 }
