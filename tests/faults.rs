@@ -915,3 +915,93 @@ fn imported_jwt_with_absurd_exp_is_bounded() {
         "expires_at {exp}"
     );
 }
+
+/// A client secret with characters that form-encoding changes.
+const CLIENT_SECRET: &str = "cl1ent+s3cret%2F with/space";
+
+/// Writes the client secret file into `home` and returns its path.
+fn secret_file(home: &Path) -> String {
+    let f = home.join("client.secret");
+    std::fs::write(&f, format!("{CLIENT_SECRET}\n")).unwrap();
+    f.to_str().unwrap().to_string()
+}
+
+/// An error answer that quotes the client secret (raw and form-encoded) and the refresh token.
+fn echoing_error() -> String {
+    let encoded = support::form_urlencode(CLIENT_SECRET);
+    serde_json::json!({
+        "error": "invalid_client",
+        "error_description": format!("bad secret {CLIENT_SECRET} ({encoded}) for token {RT}"),
+    })
+    .to_string()
+}
+
+/// No secret in `stderr`: the client secret, and the refresh token (when `rt_sent`).
+fn assert_no_secret(stderr: &str, rt_sent: bool) {
+    assert!(!stderr.contains(CLIENT_SECRET), "{stderr}");
+    assert!(
+        !stderr.contains(&support::form_urlencode(CLIENT_SECRET)),
+        "{stderr}"
+    );
+    assert!(!rt_sent || !stderr.contains(RT), "{stderr}");
+    assert!(stderr.contains("[redacted]"), "{stderr}");
+}
+
+#[test]
+fn device_start_error_quoting_the_client_secret_is_redacted() {
+    let fake =
+        Scripted::start(|base, req| discovery(base, req).unwrap_or_else(|| (400, echoing_error())));
+    let home = tempfile::tempdir().unwrap();
+    let f = secret_file(home.path());
+    let out = run(
+        home.path(),
+        &fake.url,
+        &["--interactive", "--client-secret-file", &f],
+        "login",
+        "",
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("invalid_client"), "{stderr}");
+    assert_no_secret(&stderr, false);
+    assert_eq!(fake.paths().last().map(String::as_str), Some("/device"));
+}
+
+#[test]
+fn revocation_error_quoting_the_client_secret_is_redacted() {
+    let fake =
+        Scripted::start(|base, req| discovery(base, req).unwrap_or_else(|| (400, echoing_error())));
+    let (home, file) = seeded(&fake.url);
+    let f = secret_file(home.path());
+    let out = run(
+        home.path(),
+        &fake.url,
+        &["--client-secret-file", &f],
+        "logout",
+        "",
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("could not revoke"), "{stderr}");
+    assert_no_secret(&stderr, true);
+    assert!(fake.paths().contains(&"/revoke".to_string()));
+    assert!(!file.exists(), "logged out all the same");
+}
+
+#[test]
+fn token_error_quoting_the_client_secret_is_redacted() {
+    let fake =
+        Scripted::start(|base, req| discovery(base, req).unwrap_or_else(|| (401, echoing_error())));
+    let (home, _file) = seeded(&fake.url);
+    let f = secret_file(home.path());
+    let out = run(
+        home.path(),
+        &fake.url,
+        &["--non-interactive", "--client-secret-file", &f],
+        "token",
+        "",
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert_no_secret(&stderr, true);
+}

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::http::oauth_error;
 use super::{Client, TokenResponse};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -127,7 +126,7 @@ pub fn start(client: &Client) -> Result<DeviceAuthorization> {
     }
     let reply = client.http().post_form(&url, &form, client.auth())?;
     if !(200..300).contains(&reply.status) {
-        return Err(oauth_error(&url, &reply, &[]));
+        return Err(client.provider_error(&url, &reply, &[]));
     }
     parse_device_authorization(&host_of(&url), &reply.body)
 }

@@ -169,7 +169,8 @@ impl Http {
     }
 }
 
-/// Parses an OAuth error body (`error`, `error_description`), redacting the secrets we sent.
+/// Parses an OAuth error body (`error`, `error_description`), redacting `sent_secrets`. In
+/// `src/oauth`, use `Client::provider_error`, which adds the client secret.
 pub fn oauth_error(url: &str, reply: &Reply, sent_secrets: &[&str]) -> Error {
     #[derive(serde::Deserialize)]
     struct OAuthErr {
@@ -181,10 +182,10 @@ pub fn oauth_error(url: &str, reply: &Reply, sent_secrets: &[&str]) -> Error {
         Ok(e) => Error::OAuth {
             host,
             status: reply.status,
-            error: clean(&redact(&e.error, sent_secrets), 80),
+            error: redacted(&e.error, sent_secrets, 80),
             description: e
                 .error_description
-                .map(|d| clean(&redact(&d, sent_secrets), 300))
+                .map(|d| redacted(&d, sent_secrets, 300))
                 .filter(|d| !d.is_empty()),
         },
         Err(_) => Error::Provider {
@@ -196,6 +197,14 @@ pub fn oauth_error(url: &str, reply: &Reply, sent_secrets: &[&str]) -> Error {
             ),
         },
     }
+}
+
+/// Provider text made safe to print: control characters removed FIRST (so a secret split by
+/// one is still found), then the secrets redacted, then the length capped (a cut can no longer
+/// leave part of a secret behind).
+fn redacted(text: &str, secrets: &[&str], max: usize) -> String {
+    let printable: String = text.chars().filter(|c| !c.is_control()).collect();
+    clean(&redact(&printable, secrets), max)
 }
 
 /// A short, printable description of a body we could not use.
@@ -292,6 +301,32 @@ mod tests {
         let reply = http.get(&url).unwrap();
         assert_eq!((reply.status, reply.body.as_slice()), (200, &b"{}"[..]));
         server.join().unwrap();
+    }
+
+    #[test]
+    fn a_secret_split_by_control_characters_is_still_redacted() {
+        let reply = Reply {
+            status: 400,
+            body: br#"{"error":"bad","error_description":"secret SEC\u0007RET-VALUE, tail"}"#
+                .to_vec(),
+        };
+        let msg = oauth_error("https://iam.example/token", &reply, &["SECRET-VALUE"]).to_string();
+        assert!(
+            !msg.contains("SECRET-VALUE") && !msg.contains("SEC"),
+            "{msg}"
+        );
+        assert!(msg.contains("[redacted], tail"), "{msg}");
+        // A long description is cut after redaction: no prefix of a secret is left behind.
+        let long = format!(
+            r#"{{"error":"bad","error_description":"{}SECRET-VALUE"}}"#,
+            "x".repeat(295)
+        );
+        let reply = Reply {
+            status: 400,
+            body: long.into_bytes(),
+        };
+        let msg = oauth_error("https://iam.example/token", &reply, &["SECRET-VALUE"]).to_string();
+        assert!(!msg.contains("SECRE"), "{msg}");
     }
 
     #[test]

@@ -176,12 +176,8 @@ impl<'a> Client<'a> {
         secrets: &[&str],
     ) -> Result<TokenResponse> {
         let reply = self.http.post_form(url, form, &self.auth)?;
-        let mut all: Vec<&str> = secrets.to_vec();
-        if let Some(s) = &self.auth.secret {
-            all.push(s.expose());
-        }
         if !(200..300).contains(&reply.status) {
-            return Err(oauth_error(url, &reply, &all));
+            return Err(self.provider_error(url, &reply, secrets));
         }
         parse_token_response(&host_of(url), &reply.body)
     }
@@ -199,8 +195,27 @@ impl<'a> Client<'a> {
         if (200..300).contains(&reply.status) {
             Ok(true)
         } else {
-            Err(oauth_error(&url, &reply, &[token.expose()]))
+            Err(self.provider_error(&url, &reply, &[token.expose()]))
         }
+    }
+
+    /// The one way to turn a provider's error answer into an [`Error`]: its `error` and
+    /// `error_description` with the client secret and every secret sent in that request
+    /// (`sent`: a refresh token, a password, a device code) removed, as sent and as
+    /// form-encoded. Every error that quotes the provider goes through here.
+    pub fn provider_error(&self, url: &str, reply: &http::Reply, sent: &[&str]) -> Error {
+        let mut secrets: Vec<String> = sent.iter().map(|s| s.to_string()).collect();
+        if let Some(s) = &self.auth.secret {
+            secrets.push(s.expose().clone());
+        }
+        let encoded: Vec<String> = secrets
+            .iter()
+            .map(|s| crate::encoding::form_urlencode(s))
+            .filter(|e| !secrets.contains(e))
+            .collect();
+        secrets.extend(encoded);
+        let all: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        oauth_error(url, reply, &all)
     }
 
     /// The settings this client serves.
