@@ -1005,3 +1005,185 @@ fn token_error_quoting_the_client_secret_is_redacted() {
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert_no_secret(&stderr, true);
 }
+
+/// The cached discovery documents in `home`'s cache directory.
+fn cached_discovery(home: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(home.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("discovery-")
+        })
+        .collect()
+}
+
+/// A loopback port nobody listens on.
+fn dead_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A provider answering discovery, `/device` and `/token` (a valid token), and 404 elsewhere.
+fn healthy() -> Scripted {
+    Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| match req.path.as_str() {
+            "/device" => (
+                200,
+                format!(
+                    r#"{{"device_code":"DEVCODE-SECRET","user_code":"ABCD","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
+                ),
+            ),
+            "/token" => (200, GOOD_TOKEN.into()),
+            _ => (404, r#"{"error":"not_found"}"#.into()),
+        })
+    })
+}
+
+/// How many discovery requests `fake` answered.
+fn discoveries(fake: &Scripted) -> usize {
+    fake.paths()
+        .iter()
+        .filter(|p| *p == "/.well-known/openid-configuration")
+        .count()
+}
+
+/// A first `token` run caches the discovery document; then its endpoints are pointed at
+/// `stale_base` (a dead port, or a path the provider answers 404). The next run must fetch the
+/// document again (once) and succeed.
+fn stale_discovery_is_fetched_again(action: &str, stale_base: impl Fn(&str) -> String) {
+    let fake = healthy();
+    let (home, file) = seeded(&fake.url);
+    let seed = std::fs::read(&file).unwrap();
+    let out = run(home.path(), &fake.url, &["--non-interactive"], "token", "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(discoveries(&fake), 1);
+    let docs = cached_discovery(home.path());
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    let doc = std::fs::read_to_string(&docs[0]).unwrap();
+    let stale = doc.replace(
+        &format!("{}/", fake.url),
+        &format!("{}/", stale_base(&fake.url)),
+    );
+    assert_ne!(doc, stale);
+    std::fs::write(&docs[0], &stale).unwrap();
+    std::fs::write(&file, &seed).unwrap(); // an expired access token again: refresh needed
+    let extra: &[&str] = if action == "login" {
+        &["--interactive"]
+    } else {
+        &["--non-interactive"]
+    };
+    let out = run(home.path(), &fake.url, extra, action, "");
+    let stderr = text(&out.stderr);
+    no_panic(&stderr);
+    assert!(out.status.success(), "{action}: {stderr}");
+    if action == "token" {
+        assert_eq!(text(&out.stdout), "NEW-ACCESS\n");
+    }
+    assert_eq!(
+        discoveries(&fake),
+        2,
+        "fetched again, once: {:?}",
+        fake.paths()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&docs[0]).unwrap(),
+        doc,
+        "the fresh document is cached"
+    );
+}
+
+#[test]
+fn cached_discovery_pointing_at_a_dead_port_is_fetched_again() {
+    let port = dead_port();
+    stale_discovery_is_fetched_again("token", |_| format!("http://127.0.0.1:{port}"));
+    let port = dead_port();
+    stale_discovery_is_fetched_again("login", |_| format!("http://127.0.0.1:{port}"));
+}
+
+#[test]
+fn cached_discovery_whose_endpoint_answers_404_is_fetched_again() {
+    stale_discovery_is_fetched_again("token", |base| format!("{base}/old"));
+    stale_discovery_is_fetched_again("login", |base| format!("{base}/old"));
+}
+
+#[test]
+fn revocation_at_a_stale_cached_endpoint_is_retried_after_discovery() {
+    let fake = Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| match req.path.as_str() {
+            "/revoke" => (200, String::new()),
+            "/token" => (200, GOOD_TOKEN.into()),
+            _ => (404, String::new()),
+        })
+    });
+    let (home, file) = seeded(&fake.url);
+    let seed = std::fs::read(&file).unwrap();
+    let out = run(home.path(), &fake.url, &["--non-interactive"], "token", "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(&file, &seed).unwrap();
+    let doc = cached_discovery(home.path()).remove(0);
+    let port = dead_port();
+    let text_ = std::fs::read_to_string(&doc).unwrap();
+    std::fs::write(
+        &doc,
+        // The endpoints only: the issuer must still match.
+        text_.replace(
+            &format!("{}/", fake.url),
+            &format!("http://127.0.0.1:{port}/"),
+        ),
+    )
+    .unwrap();
+    let out = run(home.path(), &fake.url, &[], "logout", "");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("refresh token revoked"), "{stderr}");
+    assert_eq!(discoveries(&fake), 2);
+}
+
+#[test]
+fn a_fresh_discovery_is_not_fetched_twice_and_a_timeout_does_not_refetch() {
+    // A document fetched in this run whose token endpoint answers 404: one discovery only.
+    let fake = Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| (404, r#"{"error":"nope"}"#.into()))
+    });
+    let (home, _file) = seeded(&fake.url);
+    let out = run(home.path(), &fake.url, &["--non-interactive"], "token", "");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert_eq!(fake.paths().len(), 2, "{:?}", fake.paths());
+    // A cached document whose token endpoint hangs: a timeout is not a stale document.
+    let hang = Fake::start(vec![Reply::Hang], None);
+    let (home, _file) = seeded(&hang.url);
+    let out = run(
+        home.path(),
+        &hang.url,
+        &["--non-interactive", "--timeout", "1"],
+        "token",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(4));
+    let out = run(
+        home.path(),
+        &hang.url,
+        &["--non-interactive", "--timeout", "1"],
+        "token",
+        "",
+    );
+    assert!(
+        text(&out.stderr).contains("no answer within"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        hang.paths()
+            .iter()
+            .filter(|p| *p == "/.well-known/openid-configuration")
+            .count(),
+        1,
+        "{:?}",
+        hang.paths()
+    );
+}

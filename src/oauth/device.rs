@@ -109,22 +109,19 @@ pub fn parse_device_authorization(host: &str, body: &[u8]) -> Result<DeviceAutho
 /// Starts a device authorization and returns the response.
 pub fn start(client: &Client) -> Result<DeviceAuthorization> {
     let s = client.settings();
-    let url = client
-        .endpoints()?
-        .device_authorization_endpoint
-        .clone()
+    let mut form = vec![("scope", s.scope.as_str())];
+    if let Some(aud) = &s.audience {
+        form.push(("audience", aud));
+    }
+    // The endpoint was checked (https, or loopback http) with the discovery document.
+    let (url, reply) = client
+        .device_request(&form)?
         .ok_or_else(|| Error::Provider {
             host: host_of(&s.issuer),
             message: "the provider offers no device flow (no device_authorization_endpoint in \
                       its discovery document)"
                 .into(),
         })?;
-    crate::trust::checked(&url, "device authorization endpoint")?;
-    let mut form = vec![("scope", s.scope.as_str())];
-    if let Some(aud) = &s.audience {
-        form.push(("audience", aud));
-    }
-    let reply = client.http().post_form(&url, &form, client.auth())?;
     if !(200..300).contains(&reply.status) {
         return Err(client.provider_error(&url, &reply, &[]));
     }
@@ -151,8 +148,7 @@ pub fn poll(
     da: &DeviceAuthorization,
     progress: &mut dyn FnMut(PollEvent),
 ) -> Result<TokenResponse> {
-    let token_url = client.endpoints()?.token_endpoint.clone();
-    let host = host_of(&token_url);
+    let host = host_of(&client.endpoints()?.token_endpoint);
     let deadline = after(Duration::from_secs(da.lifetime_secs()));
     let mut interval = da.interval_secs();
     let mut backoff = 0u64;
@@ -166,7 +162,7 @@ pub fn poll(
         if !wait_ticking(deadline, wait, progress) {
             return Err(Error::DeviceCodeExpired { host });
         }
-        let result = client.token_request(&token_url, &form, &[da.device_code.expose()]);
+        let result = client.token_request(&form, &[da.device_code.expose()]);
         if !matches!(result, Err(Error::Http { .. })) {
             failures = 0;
         }

@@ -37,6 +37,14 @@ pub struct ClientAuth {
     pub secret: Option<Secret<String>>,
 }
 
+/// A failed request: the error, and whether the request surely never reached the server (the
+/// host is unknown or refused/unreachable at connect time, never a timeout), so that sending it
+/// again elsewhere cannot redeem anything twice.
+pub struct Failure {
+    pub error: Error,
+    pub unreachable: bool,
+}
+
 /// The agent and its settings.
 pub struct Http {
     agent: ureq::Agent,
@@ -84,6 +92,16 @@ impl Http {
     /// form-urlencoded before base64) for confidential clients, `client_id` in the form for
     /// public ones.
     pub fn post_form(&self, url: &str, form: &[(&str, &str)], auth: &ClientAuth) -> Result<Reply> {
+        self.try_post_form(url, form, auth).map_err(|f| f.error)
+    }
+
+    /// [`Http::post_form`], telling a request that never reached the server from other failures.
+    pub fn try_post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        auth: &ClientAuth,
+    ) -> std::result::Result<Reply, Failure> {
         let mut body = String::new();
         let mut add = |k: &str, v: &str| {
             if !body.is_empty() {
@@ -115,10 +133,14 @@ impl Http {
             }
             None => add("client_id", &auth.client_id),
         }
-        let resp = req
-            .send(body.as_bytes())
-            .map_err(|e| self.http_error(url, e))?;
-        self.read(url, resp)
+        let resp = req.send(body.as_bytes()).map_err(|e| Failure {
+            unreachable: never_sent(&e),
+            error: self.http_error(url, e),
+        })?;
+        self.read(url, resp).map_err(|error| Failure {
+            error,
+            unreachable: false,
+        })
     }
 
     /// POST a JSON document to `url` (dynamic client registration).
@@ -166,6 +188,22 @@ impl Http {
             host: crate::trust::host_of(url),
             message,
         }
+    }
+}
+
+/// Whether `e` happened before the request could reach the server: no such host, or the
+/// connection refused or unreachable. Timeouts and resets are not: the server may have acted.
+fn never_sent(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind::{
+        AddrNotAvailable, ConnectionRefused, HostUnreachable, NetworkUnreachable,
+    };
+    match e {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => true,
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable
+        ),
+        _ => false,
     }
 }
 

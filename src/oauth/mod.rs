@@ -1,6 +1,8 @@
 //! Talking to the provider: discovery, the device flow (RFC 8628), refresh and revocation
 //! (RFC 6749 / 7009). One [`Client`] per run holds the HTTP agent, the client credentials and the
-//! endpoints (discovered lazily, so a cache hit never gets here).
+//! endpoints (discovered lazily, so a cache hit never gets here). When an endpoint from the
+//! cached discovery document is unreachable or answers 404, the client forgets the document,
+//! fetches it once more and retries the request once ([`Client::post_to`]).
 
 pub mod device;
 pub mod discovery;
@@ -8,7 +10,7 @@ pub mod http;
 pub mod password;
 pub mod validate;
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
 use serde::Deserialize;
 
@@ -115,8 +117,31 @@ pub struct Client<'a> {
     settings: &'a Settings,
     http: Http,
     auth: ClientAuth,
+    /// The endpoints first used (from the disk cache or fetched).
     endpoints: OnceCell<Endpoints>,
+    /// Whether `endpoints` came from the disk cache (and may be stale).
+    from_cache: Cell<bool>,
+    /// The document fetched again after an endpoint of a cached one failed (at most once).
+    refetched: OnceCell<Endpoints>,
     now: i64,
+}
+
+/// Which endpoint a request goes to.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Token,
+    Device,
+    Revocation,
+}
+
+impl Endpoint {
+    fn url(self, e: &Endpoints) -> Option<&String> {
+        match self {
+            Endpoint::Token => Some(&e.token_endpoint),
+            Endpoint::Device => e.device_authorization_endpoint.as_ref(),
+            Endpoint::Revocation => e.revocation_endpoint.as_ref(),
+        }
+    }
 }
 
 impl<'a> Client<'a> {
@@ -135,27 +160,68 @@ impl<'a> Client<'a> {
                 secret: settings.client_secret()?,
             },
             endpoints: OnceCell::new(),
+            from_cache: Cell::new(false),
+            refetched: OnceCell::new(),
             now,
         })
     }
 
     /// The provider's endpoints (discovery, cached on disk for a day).
     pub fn endpoints(&self) -> Result<&Endpoints> {
-        if let Some(e) = self.endpoints.get() {
+        if let Some(e) = self.refetched.get().or(self.endpoints.get()) {
             return Ok(e);
         }
-        let e = discovery::endpoints(
-            &self.http,
-            &self.settings.issuer,
-            &self.settings.cache_dir,
-            self.now,
-        )?;
+        let s = self.settings;
+        let e = match discovery::cached(&s.cache_dir, &s.issuer, self.now) {
+            Some(e) => {
+                self.from_cache.set(true);
+                e
+            }
+            None => discovery::fetch_and_store(&self.http, &s.issuer, &s.cache_dir, self.now)?,
+        };
         Ok(self.endpoints.get_or_init(|| e))
+    }
+
+    /// After an endpoint of the cached discovery document failed: forgets the document and
+    /// fetches it again. False (nothing done) when the endpoints in use were not from the cache,
+    /// or were already fetched again.
+    fn rediscover(&self) -> Result<bool> {
+        if !self.from_cache.replace(false) {
+            return Ok(false);
+        }
+        let s = self.settings;
+        discovery::forget(&s.cache_dir, &s.issuer);
+        let e = discovery::fetch_and_store(&self.http, &s.issuer, &s.cache_dir, self.now)?;
+        Ok(self.refetched.set(e).is_ok())
+    }
+
+    /// POSTs `form` to the endpoint `which` (`Ok(None)` when the provider has none). When the
+    /// endpoint came from the cached discovery document and is unreachable (the request never
+    /// left: no such host, connection refused; not a timeout) or answers 404, the document is
+    /// fetched again once and the request retried once with the new endpoint.
+    fn post_to(
+        &self,
+        which: Endpoint,
+        form: &[(&str, &str)],
+    ) -> Result<Option<(String, http::Reply)>> {
+        loop {
+            let Some(url) = which.url(self.endpoints()?).cloned() else {
+                return Ok(None);
+            };
+            let failed = match self.http.try_post_form(&url, form, &self.auth) {
+                Ok(reply) if reply.status == 404 => Ok((url, reply)),
+                Ok(reply) => return Ok(Some((url, reply))),
+                Err(f) if f.unreachable => Err(f.error),
+                Err(f) => return Err(f.error),
+            };
+            if !self.rediscover()? {
+                return failed.map(Some);
+            }
+        }
     }
 
     /// Refreshes. Sends `scope` and `audience` again (IAM drops the audience otherwise).
     pub fn refresh(&self, refresh_token: &Secret<String>) -> Result<TokenResponse> {
-        let url = self.endpoints()?.token_endpoint.clone();
         let mut form = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose().as_str()),
@@ -164,34 +230,36 @@ impl<'a> Client<'a> {
         if let Some(aud) = &self.settings.audience {
             form.push(("audience", aud));
         }
-        self.token_request(&url, &form, &[refresh_token.expose()])
+        self.token_request(&form, &[refresh_token.expose()])
     }
 
     /// POSTs to the token endpoint and parses a token response or an OAuth error. Every value in
     /// `secrets` is removed from error messages.
-    pub fn token_request(
-        &self,
-        url: &str,
-        form: &[(&str, &str)],
-        secrets: &[&str],
-    ) -> Result<TokenResponse> {
-        let reply = self.http.post_form(url, form, &self.auth)?;
+    pub fn token_request(&self, form: &[(&str, &str)], secrets: &[&str]) -> Result<TokenResponse> {
+        let (url, reply) = self
+            .post_to(Endpoint::Token, form)?
+            .expect("a token endpoint is required");
         if !(200..300).contains(&reply.status) {
-            return Err(self.provider_error(url, &reply, secrets));
+            return Err(self.provider_error(&url, &reply, secrets));
         }
-        parse_token_response(&host_of(url), &reply.body)
+        parse_token_response(&host_of(&url), &reply.body)
+    }
+
+    /// Starts a device authorization (RFC 8628 §3.1) with `form`: the reply, or `Ok(None)` when
+    /// the provider offers no device flow.
+    pub fn device_request(&self, form: &[(&str, &str)]) -> Result<Option<(String, http::Reply)>> {
+        self.post_to(Endpoint::Device, form)
     }
 
     /// Revokes a token (RFC 7009) where the provider offers revocation. `Ok(false)` when it does not.
     pub fn revoke(&self, token: &Secret<String>, hint: &str) -> Result<bool> {
-        let Some(url) = self.endpoints()?.revocation_endpoint.clone() else {
-            return Ok(false);
-        };
         let form = [
             ("token", token.expose().as_str()),
             ("token_type_hint", hint),
         ];
-        let reply = self.http.post_form(&url, &form, &self.auth)?;
+        let Some((url, reply)) = self.post_to(Endpoint::Revocation, &form)? else {
+            return Ok(false);
+        };
         if (200..300).contains(&reply.status) {
             Ok(true)
         } else {
