@@ -124,7 +124,11 @@ pub fn load(
     };
     match serde_json::from_slice::<Entry>(&bytes) {
         Ok(e) if e.version > VERSION => Err(newer_format(&files.data, e.version.into())),
-        Ok(e) if e.belongs_to(s) => Ok(Some(e)),
+        Ok(e) if e.belongs_to(s) => Ok(Some(crate::oauth::validate::cached_entry(
+            e,
+            &files.data,
+            warn,
+        ))),
         Ok(_) => Ok(None),
         Err(err) => {
             // A newer format may not parse as this version's entry at all: it is no corruption,

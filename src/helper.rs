@@ -352,7 +352,7 @@ pub fn status(
                 format!(
                     "valid until {} (in {})",
                     format_time(exp),
-                    device::human_duration((exp - now) as u64)
+                    device::human_duration(exp.saturating_sub(now).unsigned_abs())
                 )
             }
             (true, Some(exp)) => format!("expired at {}", format_time(exp)),

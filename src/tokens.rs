@@ -12,7 +12,7 @@ use crate::encoding::jwt_exp;
 use crate::error::{Error, Result};
 use crate::helper::{self, Io, Token, format_time, from_entry};
 use crate::lock::LockGuard;
-use crate::oauth::Client;
+use crate::oauth::{Client, bounded_expiry, validate};
 use crate::output::{self, Describe, Format};
 use crate::secret::Secret;
 
@@ -113,6 +113,15 @@ pub fn import(
             "expected exactly one token on stdin (e.g. `printf %s \"$IAM_REFRESH_TOKEN\" | git-credential-iam import`)".into(),
         ));
     }
+    let checked = match kind {
+        ImportKind::AccessToken => validate::access_token(&token).map_err(|why| {
+            format!("the token on stdin is not a valid bearer token (RFC 6750; {why})")
+        }),
+        ImportKind::RefreshToken => validate::refresh_token(&token).map_err(|why| {
+            format!("the token on stdin is not a valid refresh token (printable ASCII; {why})")
+        }),
+    };
+    checked.map_err(Error::Input)?;
     let token = Secret::new(token);
     let files = AccountFiles::for_settings(s);
     cache::prepare_dir(&files.dir, &mut helper::warner(io.stderr))?;
@@ -135,6 +144,7 @@ pub fn import(
         ImportKind::AccessToken => {
             let exp = expires_at
                 .or_else(|| jwt_exp(token.expose()))
+                .map(|exp| bounded_expiry(exp, (io.clock)()))
                 .ok_or_else(|| {
                     Error::Usage(
                         "cannot tell when this access token expires: pass --expires-at".into(),

@@ -475,3 +475,719 @@ fn token_never_sent_to_a_plain_http_git_server_off_loopback() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("plain http"));
     assert!(fake.paths().is_empty(), "not even a provider request");
 }
+
+// ------------------------------------------------------------------------------------------
+// A hostile provider: a scripted fake that answers each request as the test says.
+
+/// One request the scripted fake received.
+#[derive(Clone, Debug)]
+struct Seen {
+    path: String,
+    body: String,
+}
+
+/// A fake provider on loopback whose every answer comes from `route(base_url, request)`.
+struct Scripted {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Scripted {
+    fn start(route: impl Fn(&str, &Seen) -> (u16, String) + Send + 'static) -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (seen2, base) = (seen.clone(), url.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (path, body) = read_request(&stream);
+                let req = Seen { path, body };
+                seen2.lock().unwrap().push(req.clone());
+                let (status, body) = route(&base, &req);
+                let mut s = stream;
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Scripted { url, seen }
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.path.clone())
+            .collect()
+    }
+}
+
+/// A discovery document for the fake at `base` naming `issuer` and endpoints under `endpoints`.
+fn discovery_doc(issuer: &str, endpoints: &str) -> String {
+    format!(
+        r#"{{"issuer":"{issuer}","token_endpoint":"{endpoints}/token","device_authorization_endpoint":"{endpoints}/device","revocation_endpoint":"{endpoints}/revoke"}}"#
+    )
+}
+
+/// The usual discovery answer of a scripted fake, or `None` for other paths.
+fn discovery(base: &str, req: &Seen) -> Option<(u16, String)> {
+    (req.path == "/.well-known/openid-configuration").then(|| (200, discovery_doc(base, base)))
+}
+
+/// A cache for `issuer` (client `cli`, default scope) holding `fields` (JSON members).
+fn seed_cache(issuer: &str, fields: &str) -> (tempfile::TempDir, PathBuf) {
+    let (home, file) = seeded(issuer);
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"version":1,"issuer":"{issuer}","client_id":"cli","scope":"openid offline_access",{fields},"updated_at":1}}"#
+        ),
+    )
+    .unwrap();
+    (home, file)
+}
+
+/// Runs the helper with `stdin` (none: an empty one), returning the output.
+fn run(home: &Path, issuer: &str, extra: &[&str], action: &str, stdin: &str) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-credential-iam"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", home)
+        .args(["--issuer", issuer, "--client-id", "cli", "--timeout", "2"])
+        .arg("--cache-dir")
+        .arg(home.join("cache"))
+        .args(extra)
+        .arg(action);
+    support::spawn_with_input(&mut cmd, stdin)
+        .wait_with_output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn no_panic(stderr: &str) {
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn token_response_with_header_injection_is_refused_and_not_cached() {
+    for body in [
+        r#"{"access_token":"NEW\r\nX-Injected: yes","token_type":"Bearer","expires_in":3600}"#,
+        r#"{"access_token":"NEW ACCESS","token_type":"Bearer","expires_in":3600}"#,
+        r#"{"access_token":"NEW","refresh_token":"RT\nX","token_type":"Bearer","expires_in":3600}"#,
+    ] {
+        let fake = Scripted::start(move |base, req| {
+            discovery(base, req).unwrap_or_else(|| (200, body.to_string()))
+        });
+        let (home, file) = seeded(&fake.url);
+        let before = std::fs::read(&file).unwrap();
+        let out = run(
+            home.path(),
+            &fake.url,
+            &["--non-interactive", "--format", "header"],
+            "token",
+            "",
+        );
+        let stderr = text(&out.stderr);
+        no_panic(&stderr);
+        assert_eq!(out.status.code(), Some(4), "{body}: {stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{body}: printed {:?}",
+            text(&out.stdout)
+        );
+        let host = fake.url.trim_start_matches("http://");
+        assert!(
+            stderr.contains(&format!("the provider at {host} sent"))
+                && stderr.contains("refusing it"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("Injected") && !stderr.contains(RT),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert_eq!(std::fs::read(&file).unwrap(), before, "cache untouched");
+        let seen = fake.seen.lock().unwrap();
+        assert!(
+            seen.iter()
+                .any(|s| s.path == "/token" && s.body.contains("grant_type=refresh_token")),
+            "a refresh was tried"
+        );
+    }
+}
+
+#[test]
+fn device_flow_token_with_header_injection_is_refused() {
+    let fake = Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| match req.path.as_str() {
+            "/device" => (
+                200,
+                format!(
+                    r#"{{"device_code":"DEVCODE-SECRET","user_code":"ABCD","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
+                ),
+            ),
+            _ => (
+                200,
+                r#"{"access_token":"A\u0000B","token_type":"Bearer","expires_in":60}"#.into(),
+            ),
+        })
+    });
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &fake.url, &["--interactive"], "login", "");
+    let stderr = text(&out.stderr);
+    no_panic(&stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("not a valid bearer token; refusing it"),
+        "{stderr}"
+    );
+    assert!(
+        support::account_cache_files(&home.path().join("cache")).is_empty(),
+        "nothing cached"
+    );
+}
+
+#[test]
+fn import_refuses_a_token_that_is_not_a_bearer_token() {
+    let fake = Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| {
+            (
+                200,
+                r#"{"access_token":"FRESH","token_type":"Bearer","expires_in":60}"#.into(),
+            )
+        })
+    });
+    let home = tempfile::tempdir().unwrap();
+    // No whitespace in these, so only the character check can refuse them.
+    for (extra, stdin) in [
+        (
+            &["--access-token", "--expires-at", "4102444800"][..],
+            "tok\u{1b}]0;pwned\u{7}",
+        ),
+        (&["--access-token", "--expires-at", "4102444800"][..], "a,b"),
+        (&[][..], "rt\u{7f}x"),
+        (&[][..], "rt\u{0}x"),
+    ] {
+        let out = run(home.path(), &fake.url, extra, "import", stdin);
+        let stderr = text(&out.stderr);
+        no_panic(&stderr);
+        assert_eq!(out.status.code(), Some(2), "{stdin:?}: {stderr}");
+        assert!(
+            stderr.contains("the token on stdin is not a valid"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("pwned"), "{stderr}");
+    }
+    assert!(
+        support::account_cache_files(&home.path().join("cache")).is_empty(),
+        "nothing cached"
+    );
+    assert!(
+        fake.paths().is_empty(),
+        "no provider request: {:?}",
+        fake.paths()
+    );
+}
+
+#[test]
+fn cached_access_token_that_is_not_a_bearer_token_is_never_printed() {
+    let fake = Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| {
+            (
+                200,
+                r#"{"access_token":"FRESH-ACCESS","token_type":"Bearer","expires_in":3600}"#.into(),
+            )
+        })
+    });
+    let (home, file) = seed_cache(
+        &fake.url,
+        &format!(
+            r#""access_token":"OLD\r\nX-Injected: 1","expires_at":4102444800,"refresh_token":"{RT}""#
+        ),
+    );
+    let out = run(
+        home.path(),
+        &fake.url,
+        &["--non-interactive", "--format", "header"],
+        "token",
+        "",
+    );
+    let stderr = text(&out.stderr);
+    no_panic(&stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(text(&out.stdout), "Authorization: Bearer FRESH-ACCESS\n");
+    assert!(
+        stderr.contains("holds an access token that is not a valid bearer token"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Injected"), "{stderr}");
+    let cached = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        cached.contains("FRESH-ACCESS") && !cached.contains("Injected"),
+        "{cached}"
+    );
+}
+
+/// Unix seconds now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A fake whose device endpoint answers `device` (with `{base}` replaced) and whose token
+/// endpoint answers `token`.
+fn device_fake(device: &'static str, token: &'static str) -> Scripted {
+    Scripted::start(move |base, req| {
+        discovery(base, req).unwrap_or_else(|| match req.path.as_str() {
+            "/device" => (200, device.replace("{base}", base)),
+            _ => (200, token.to_string()),
+        })
+    })
+}
+
+const GOOD_TOKEN: &str = r#"{"access_token":"NEW-ACCESS","token_type":"Bearer","expires_in":3600}"#;
+
+#[test]
+fn device_flow_with_absurd_expires_in_signs_in() {
+    for device in [
+        r#"{"device_code":"DEVCODE-SECRET","user_code":"ABCD","verification_uri":"{base}/verify","expires_in":18446744073709551615,"interval":1}"#,
+        r#"{"device_code":"DEVCODE-SECRET","user_code":"ABCD","verification_uri":"{base}/verify","expires_in":1e300,"interval":1}"#,
+        r#"{"device_code":"DEVCODE-SECRET","user_code":"ABCD","verification_uri":"{base}/verify","expires_in":0,"interval":1}"#,
+    ] {
+        let fake = device_fake(device, GOOD_TOKEN);
+        let home = tempfile::tempdir().unwrap();
+        let out = run(home.path(), &fake.url, &["--interactive"], "login", "");
+        let stderr = text(&out.stderr);
+        no_panic(&stderr);
+        assert!(out.status.success(), "{device}: {stderr}");
+        // Clamped to an hour at most (0: two intervals, so one poll happens).
+        assert!(
+            stderr.contains("the code expires in 60 min")
+                || stderr.contains("the code expires in 2 s"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("token cached"), "{stderr}");
+    }
+}
+
+#[test]
+fn device_flow_with_absurd_interval_waits_without_crashing() {
+    let fake = device_fake(
+        r#"{"device_code":"DEVCODE-SECRET","user_code":"ABCD","verification_uri":"{base}/verify","expires_in":600,"interval":18446744073709551615}"#,
+        GOOD_TOKEN,
+    );
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-credential-iam"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", home.path())
+        .args([
+            "--issuer",
+            &fake.url,
+            "--client-id",
+            "cli",
+            "--timeout",
+            "2",
+        ])
+        .arg("--cache-dir")
+        .arg(home.path().join("cache"))
+        .args(["--interactive", "login"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = support::Lines::spawn(child.stderr.take().unwrap());
+    let waiting = lines.wait_for(
+        |l| l.contains("Waiting for approval"),
+        Duration::from_secs(20),
+    );
+    // The interval is clamped to 300 s: the helper now waits (a panic would end it at once).
+    let early_end = lines.wait_for(|_| true, Duration::from_millis(1500));
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(waiting.is_some(), "{:?}", lines.seen());
+    assert!(
+        early_end.is_none() && still_running,
+        "the helper ended: {:?}",
+        lines.seen()
+    );
+    assert!(
+        !fake.paths().contains(&"/token".to_string()),
+        "no poll before the clamped interval"
+    );
+}
+
+#[test]
+fn token_response_with_absurd_expires_in_never_wraps_the_expiry() {
+    let ten_years = 10 * 365 * 24 * 3600;
+    let jwt_exp_max = {
+        let payload = support::base64(br#"{"exp":9223372036854775807,"sub":"x"}"#)
+            .trim_end_matches('=')
+            .replace('+', "-")
+            .replace('/', "_");
+        format!(r#"{{"access_token":"h.{payload}.s","token_type":"Bearer"}}"#)
+    };
+    for (body, lo, hi) in [
+        (
+            r#"{"access_token":"NEW","token_type":"Bearer","expires_in":9223372036854775807}"#
+                .to_string(),
+            ten_years,
+            ten_years,
+        ),
+        (
+            r#"{"access_token":"NEW","token_type":"Bearer","expires_in":18446744073709551615}"#
+                .to_string(),
+            ten_years,
+            ten_years,
+        ),
+        (
+            r#"{"access_token":"NEW","token_type":"Bearer","expires_in":-9223372036854775808}"#
+                .to_string(),
+            0,
+            0,
+        ),
+        (
+            r#"{"access_token":"NEW","token_type":"Bearer","expires_in":"99999999999999999999999"}"#
+                .to_string(),
+            ten_years,
+            ten_years,
+        ),
+        (jwt_exp_max, ten_years, ten_years),
+    ] {
+        let b = body.clone();
+        let fake = Scripted::start(move |base, req| {
+            discovery(base, req).unwrap_or_else(|| (200, b.clone()))
+        });
+        let (home, file) = seeded(&fake.url);
+        let before = unix_now();
+        let out = run(
+            home.path(),
+            &fake.url,
+            &["--non-interactive", "--min-lifetime", "0", "--format", "json"],
+            "token",
+            "",
+        );
+        let after = unix_now();
+        let stderr = text(&out.stderr);
+        no_panic(&stderr);
+        assert!(out.status.success(), "{body}: {stderr}");
+        let cached: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let exp = cached["expires_at"].as_i64().unwrap();
+        assert!(
+            (before + lo..=after + hi).contains(&exp),
+            "{body}: expires_at {exp}, now {before}"
+        );
+    }
+}
+
+#[test]
+fn imported_jwt_with_absurd_exp_is_bounded() {
+    let payload = support::base64(br#"{"exp":9223372036854775807,"sub":"x"}"#)
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_");
+    let home = tempfile::tempdir().unwrap();
+    let issuer = "https://iam.example.org/";
+    let before = unix_now();
+    let out = run(
+        home.path(),
+        issuer,
+        &["--access-token"],
+        "import",
+        &format!("h.{payload}.s\n"),
+    );
+    let stderr = text(&out.stderr);
+    no_panic(&stderr);
+    assert!(out.status.success(), "{stderr}");
+    let files = support::account_cache_files(&home.path().join("cache"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    let cached: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    let exp = cached["expires_at"].as_i64().unwrap();
+    assert!(
+        exp >= before && exp <= unix_now() + 10 * 365 * 24 * 3600,
+        "expires_at {exp}"
+    );
+}
+
+/// A client secret with characters that form-encoding changes.
+const CLIENT_SECRET: &str = "cl1ent+s3cret%2F with/space";
+
+/// Writes the client secret file into `home` and returns its path.
+fn secret_file(home: &Path) -> String {
+    let f = home.join("client.secret");
+    std::fs::write(&f, format!("{CLIENT_SECRET}\n")).unwrap();
+    f.to_str().unwrap().to_string()
+}
+
+/// An error answer that quotes the client secret (raw and form-encoded) and the refresh token.
+fn echoing_error() -> String {
+    let encoded = support::form_urlencode(CLIENT_SECRET);
+    serde_json::json!({
+        "error": "invalid_client",
+        "error_description": format!("bad secret {CLIENT_SECRET} ({encoded}) for token {RT}"),
+    })
+    .to_string()
+}
+
+/// No secret in `stderr`: the client secret, and the refresh token (when `rt_sent`).
+fn assert_no_secret(stderr: &str, rt_sent: bool) {
+    assert!(!stderr.contains(CLIENT_SECRET), "{stderr}");
+    assert!(
+        !stderr.contains(&support::form_urlencode(CLIENT_SECRET)),
+        "{stderr}"
+    );
+    assert!(!rt_sent || !stderr.contains(RT), "{stderr}");
+    assert!(stderr.contains("[redacted]"), "{stderr}");
+}
+
+#[test]
+fn device_start_error_quoting_the_client_secret_is_redacted() {
+    let fake =
+        Scripted::start(|base, req| discovery(base, req).unwrap_or_else(|| (400, echoing_error())));
+    let home = tempfile::tempdir().unwrap();
+    let f = secret_file(home.path());
+    let out = run(
+        home.path(),
+        &fake.url,
+        &["--interactive", "--client-secret-file", &f],
+        "login",
+        "",
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("invalid_client"), "{stderr}");
+    assert_no_secret(&stderr, false);
+    assert_eq!(fake.paths().last().map(String::as_str), Some("/device"));
+}
+
+#[test]
+fn revocation_error_quoting_the_client_secret_is_redacted() {
+    let fake =
+        Scripted::start(|base, req| discovery(base, req).unwrap_or_else(|| (400, echoing_error())));
+    let (home, file) = seeded(&fake.url);
+    let f = secret_file(home.path());
+    let out = run(
+        home.path(),
+        &fake.url,
+        &["--client-secret-file", &f],
+        "logout",
+        "",
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("could not revoke"), "{stderr}");
+    assert_no_secret(&stderr, true);
+    assert!(fake.paths().contains(&"/revoke".to_string()));
+    assert!(!file.exists(), "logged out all the same");
+}
+
+#[test]
+fn token_error_quoting_the_client_secret_is_redacted() {
+    let fake =
+        Scripted::start(|base, req| discovery(base, req).unwrap_or_else(|| (401, echoing_error())));
+    let (home, _file) = seeded(&fake.url);
+    let f = secret_file(home.path());
+    let out = run(
+        home.path(),
+        &fake.url,
+        &["--non-interactive", "--client-secret-file", &f],
+        "token",
+        "",
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert_no_secret(&stderr, true);
+}
+
+/// The cached discovery documents in `home`'s cache directory.
+fn cached_discovery(home: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(home.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("discovery-")
+        })
+        .collect()
+}
+
+/// A loopback port nobody listens on.
+fn dead_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A provider answering discovery, `/device` and `/token` (a valid token), and 404 elsewhere.
+fn healthy() -> Scripted {
+    Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| match req.path.as_str() {
+            "/device" => (
+                200,
+                format!(
+                    r#"{{"device_code":"DEVCODE-SECRET","user_code":"ABCD","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
+                ),
+            ),
+            "/token" => (200, GOOD_TOKEN.into()),
+            _ => (404, r#"{"error":"not_found"}"#.into()),
+        })
+    })
+}
+
+/// How many discovery requests `fake` answered.
+fn discoveries(fake: &Scripted) -> usize {
+    fake.paths()
+        .iter()
+        .filter(|p| *p == "/.well-known/openid-configuration")
+        .count()
+}
+
+/// A first `token` run caches the discovery document; then its endpoints are pointed at
+/// `stale_base` (a dead port, or a path the provider answers 404). The next run must fetch the
+/// document again (once) and succeed.
+fn stale_discovery_is_fetched_again(action: &str, stale_base: impl Fn(&str) -> String) {
+    let fake = healthy();
+    let (home, file) = seeded(&fake.url);
+    let seed = std::fs::read(&file).unwrap();
+    let out = run(home.path(), &fake.url, &["--non-interactive"], "token", "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(discoveries(&fake), 1);
+    let docs = cached_discovery(home.path());
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    let doc = std::fs::read_to_string(&docs[0]).unwrap();
+    let stale = doc.replace(
+        &format!("{}/", fake.url),
+        &format!("{}/", stale_base(&fake.url)),
+    );
+    assert_ne!(doc, stale);
+    std::fs::write(&docs[0], &stale).unwrap();
+    std::fs::write(&file, &seed).unwrap(); // an expired access token again: refresh needed
+    let extra: &[&str] = if action == "login" {
+        &["--interactive"]
+    } else {
+        &["--non-interactive"]
+    };
+    let out = run(home.path(), &fake.url, extra, action, "");
+    let stderr = text(&out.stderr);
+    no_panic(&stderr);
+    assert!(out.status.success(), "{action}: {stderr}");
+    if action == "token" {
+        assert_eq!(text(&out.stdout), "NEW-ACCESS\n");
+    }
+    assert_eq!(
+        discoveries(&fake),
+        2,
+        "fetched again, once: {:?}",
+        fake.paths()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&docs[0]).unwrap(),
+        doc,
+        "the fresh document is cached"
+    );
+}
+
+#[test]
+fn cached_discovery_pointing_at_a_dead_port_is_fetched_again() {
+    let port = dead_port();
+    stale_discovery_is_fetched_again("token", |_| format!("http://127.0.0.1:{port}"));
+    let port = dead_port();
+    stale_discovery_is_fetched_again("login", |_| format!("http://127.0.0.1:{port}"));
+}
+
+#[test]
+fn cached_discovery_whose_endpoint_answers_404_is_fetched_again() {
+    stale_discovery_is_fetched_again("token", |base| format!("{base}/old"));
+    stale_discovery_is_fetched_again("login", |base| format!("{base}/old"));
+}
+
+#[test]
+fn revocation_at_a_stale_cached_endpoint_is_retried_after_discovery() {
+    let fake = Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| match req.path.as_str() {
+            "/revoke" => (200, String::new()),
+            "/token" => (200, GOOD_TOKEN.into()),
+            _ => (404, String::new()),
+        })
+    });
+    let (home, file) = seeded(&fake.url);
+    let seed = std::fs::read(&file).unwrap();
+    let out = run(home.path(), &fake.url, &["--non-interactive"], "token", "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(&file, &seed).unwrap();
+    let doc = cached_discovery(home.path()).remove(0);
+    let port = dead_port();
+    let text_ = std::fs::read_to_string(&doc).unwrap();
+    std::fs::write(
+        &doc,
+        // The endpoints only: the issuer must still match.
+        text_.replace(
+            &format!("{}/", fake.url),
+            &format!("http://127.0.0.1:{port}/"),
+        ),
+    )
+    .unwrap();
+    let out = run(home.path(), &fake.url, &[], "logout", "");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("refresh token revoked"), "{stderr}");
+    assert_eq!(discoveries(&fake), 2);
+}
+
+#[test]
+fn a_fresh_discovery_is_not_fetched_twice_and_a_timeout_does_not_refetch() {
+    // A document fetched in this run whose token endpoint answers 404: one discovery only.
+    let fake = Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| (404, r#"{"error":"nope"}"#.into()))
+    });
+    let (home, _file) = seeded(&fake.url);
+    let out = run(home.path(), &fake.url, &["--non-interactive"], "token", "");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert_eq!(fake.paths().len(), 2, "{:?}", fake.paths());
+    // A cached document whose token endpoint hangs: a timeout is not a stale document.
+    let hang = Fake::start(vec![Reply::Hang], None);
+    let (home, _file) = seeded(&hang.url);
+    let out = run(
+        home.path(),
+        &hang.url,
+        &["--non-interactive", "--timeout", "1"],
+        "token",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(4));
+    let out = run(
+        home.path(),
+        &hang.url,
+        &["--non-interactive", "--timeout", "1"],
+        "token",
+        "",
+    );
+    assert!(
+        text(&out.stderr).contains("no answer within"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        hang.paths()
+            .iter()
+            .filter(|p| *p == "/.well-known/openid-configuration")
+            .count(),
+        1,
+        "{:?}",
+        hang.paths()
+    );
+}

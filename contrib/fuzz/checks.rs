@@ -97,7 +97,9 @@ impl CacheFixture {
 
     /// Writes `content` as the account's cache file (mode 0600) and loads it: `cache::load`
     /// never panics; it returns this account's entry, `None` for another account's entry (file
-    /// kept, no warning) or for a corrupt file (moved aside, one warning), or a one-line error.
+    /// kept, no warning) or for a corrupt file (moved aside, one warning), or a one-line error. A
+    /// loaded access token is always a valid bearer token (an invalid one is dropped with one
+    /// warning).
     /// Leaves the cache directory empty.
     pub fn check(&self, content: &[u8]) -> Loaded {
         let mut o = OpenOptions::new();
@@ -118,7 +120,17 @@ impl CacheFixture {
         let loaded = match got {
             Ok(Some(e)) => {
                 check_entry(&e, &self.settings);
-                assert!(kept && warnings.is_empty(), "{warnings:?}");
+                assert!(kept, "an entry's file stays");
+                // One warning at most: an access token that is not a valid bearer token is
+                // dropped (never printed); the rest of the entry is kept.
+                match warnings.as_slice() {
+                    [] => {}
+                    [w] => {
+                        assert!(w.contains("not a valid bearer token"), "{w}");
+                        assert!(e.access_token.is_none() && e.expires_at.is_none());
+                    }
+                    more => panic!("{more:?}"),
+                }
                 Loaded::Entry
             }
             Ok(None) if kept => {
@@ -145,6 +157,12 @@ impl CacheFixture {
 }
 
 fn check_entry(e: &Entry, s: &Settings) {
+    if let Some(t) = &e.access_token {
+        assert!(
+            git_credential_iam::oauth::validate::access_token(t.expose()).is_ok(),
+            "an access token that is not a valid bearer token was loaded"
+        );
+    }
     assert_eq!(e.issuer, s.issuer);
     assert_eq!(e.client_id, s.client_id);
     assert_eq!(e.audience, s.audience);

@@ -1,7 +1,9 @@
 //! OpenID Connect discovery: `ISSUER/.well-known/openid-configuration` (no double slash when the
 //! issuer ends in `/`, as INDIGO IAM's does). The returned `issuer` must equal the configured one
 //! exactly, and every endpoint must be https (or loopback http). The document is cached in the
-//! cache directory for a day, so a refresh costs one round trip, not two.
+//! cache directory for a day, so a refresh costs one round trip, not two; a cached document
+//! passes the same checks when read. When an endpoint of a cached document stops working,
+//! [`super::Client`] forgets it and fetches it again ([`forget`], [`fetch_and_store`]).
 
 use std::path::{Path, PathBuf};
 
@@ -53,16 +55,26 @@ pub fn cache_path(cache_dir: &Path, issuer: &str) -> PathBuf {
 
 /// The endpoints of `issuer`: from the cache when fresh, else fetched, validated and cached.
 pub fn endpoints(http: &Http, issuer: &str, cache_dir: &Path, now: i64) -> Result<Endpoints> {
+    match cached(cache_dir, issuer, now) {
+        Some(e) => Ok(e),
+        None => fetch_and_store(http, issuer, cache_dir, now),
+    }
+}
+
+/// The cached document of `issuer` if it is younger than a day and passes the checks a fetched
+/// one must pass.
+pub fn cached(cache_dir: &Path, issuer: &str, now: i64) -> Option<Endpoints> {
     let path = cache_path(cache_dir, issuer);
-    if let Some(c) = std::fs::read(&path)
+    std::fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice::<Cached>(&b).ok())
-        .filter(|c| {
-            c.endpoints.issuer == issuer && (0..LIFETIME_SECS).contains(&(now - c.fetched_at))
-        })
-    {
-        return Ok(c.endpoints);
-    }
+        .filter(|c| (0..LIFETIME_SECS).contains(&now.saturating_sub(c.fetched_at)))
+        .and_then(|c| check(issuer, c.endpoints).ok())
+}
+
+/// Fetches the document of `issuer`, validates it and caches it.
+pub fn fetch_and_store(http: &Http, issuer: &str, cache_dir: &Path, now: i64) -> Result<Endpoints> {
+    let path = cache_path(cache_dir, issuer);
     let fresh = fetch(http, issuer)?;
     let cached = Cached {
         fetched_at: now,
@@ -94,10 +106,31 @@ pub fn fetch(http: &Http, issuer: &str) -> Result<Endpoints> {
             ),
         });
     }
-    let e: Endpoints = serde_json::from_slice(&reply.body).map_err(|err| Error::Provider {
-        host: host.clone(),
-        message: format!("the discovery document at {url} is not usable: {err}"),
+    parse_discovery(issuer, &reply.body)
+}
+
+/// Parses and checks a discovery document for `issuer`: JSON naming exactly `issuer`, with a
+/// token endpoint, and every endpoint https (or loopback http).
+pub fn parse_discovery(issuer: &str, body: &[u8]) -> Result<Endpoints> {
+    let url = discovery_url(issuer);
+    let e: Endpoints = serde_json::from_slice(body).map_err(|err| Error::Provider {
+        host: host_of(&url),
+        message: format!(
+            "the discovery document at {url} is not usable ({}: {})",
+            describe_body(body),
+            if err.is_data() {
+                "a required field such as token_endpoint is missing or mistyped"
+            } else {
+                "not JSON"
+            }
+        ),
     })?;
+    check(issuer, e)
+}
+
+/// The checks of [`parse_discovery`] on a parsed document.
+fn check(issuer: &str, e: Endpoints) -> Result<Endpoints> {
+    let host = host_of(issuer);
     if e.issuer != issuer {
         return Err(Error::Provider {
             host,
@@ -130,6 +163,55 @@ pub fn fetch(http: &Http, issuer: &str) -> Result<Endpoints> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cached_document_passes_the_same_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let issuer = "https://iam.example/";
+        let write = |token_endpoint: &str, fetched_at: i64| {
+            let doc = serde_json::json!({
+                "fetched_at": fetched_at,
+                "endpoints": {"issuer": issuer, "token_endpoint": token_endpoint},
+            });
+            std::fs::write(cache_path(dir.path(), issuer), doc.to_string()).unwrap();
+        };
+        write("https://iam.example/token", 1000);
+        assert!(cached(dir.path(), issuer, 1000).is_some());
+        assert!(
+            cached(dir.path(), issuer, 1000 + LIFETIME_SECS).is_none(),
+            "too old"
+        );
+        assert!(cached(dir.path(), issuer, 999).is_none(), "from the future");
+        assert!(cached(dir.path(), "https://other.example/", 1000).is_none());
+        write("http://evil.example/token", 1000);
+        assert!(
+            cached(dir.path(), issuer, 1000).is_none(),
+            "plain http off loopback"
+        );
+        write("https://iam.example/token", i64::MIN);
+        assert!(
+            cached(dir.path(), issuer, i64::MAX).is_none(),
+            "no overflow"
+        );
+    }
+
+    #[test]
+    fn parse_checks_the_document() {
+        let issuer = "https://iam.example/";
+        let ok =
+            br#"{"issuer":"https://iam.example/","token_endpoint":"https://iam.example/token"}"#;
+        assert!(parse_discovery(issuer, ok).is_ok());
+        for bad in [
+            &br#"{"issuer":"https://evil.example/","token_endpoint":"https://iam.example/t"}"#[..],
+            br#"{"issuer":"https://iam.example/","token_endpoint":"http://iam.example/t"}"#,
+            br#"{"issuer":"https://iam.example/"}"#,
+            br#"{"issuer":"https://iam.example/","token_endpoint":"javascript:alert(1)"}"#,
+            b"<html>",
+        ] {
+            let e = parse_discovery(issuer, bad).unwrap_err().to_string();
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
 
     #[test]
     fn no_double_slash() {

@@ -22,6 +22,9 @@ const SYSTEM_BUNDLES: &[&str] = &[
 /// Largest response body we read (a discovery document is a few KB).
 const MAX_BODY: u64 = 1 << 20;
 
+/// Longest request timeout handed to the HTTP agent.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 /// An HTTP response: status and body.
 pub struct Reply {
     pub status: u16,
@@ -34,6 +37,14 @@ pub struct ClientAuth {
     pub secret: Option<Secret<String>>,
 }
 
+/// A failed request: the error, and whether the request surely never reached the server (the
+/// host is unknown or refused/unreachable at connect time, never a timeout), so that sending it
+/// again elsewhere cannot redeem anything twice.
+pub struct Failure {
+    pub error: Error,
+    pub unreachable: bool,
+}
+
 /// The agent and its settings.
 pub struct Http {
     agent: ureq::Agent,
@@ -44,6 +55,9 @@ impl Http {
     /// Builds the agent. `ca_file` adds trusted roots to the system's. The trust store is read
     /// only when `tls` is set (an https issuer): a loopback http issuer needs none.
     pub fn new(timeout: Duration, ca_file: Option<&std::path::Path>, tls: bool) -> Result<Http> {
+        // ureq adds the timeout to an `Instant`, which panics on overflow: never hand it more
+        // than a day, whatever the settings say.
+        let timeout = timeout.min(MAX_TIMEOUT);
         let roots = if tls {
             load_roots(ca_file)?
         } else {
@@ -78,6 +92,16 @@ impl Http {
     /// form-urlencoded before base64) for confidential clients, `client_id` in the form for
     /// public ones.
     pub fn post_form(&self, url: &str, form: &[(&str, &str)], auth: &ClientAuth) -> Result<Reply> {
+        self.try_post_form(url, form, auth).map_err(|f| f.error)
+    }
+
+    /// [`Http::post_form`], telling a request that never reached the server from other failures.
+    pub fn try_post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        auth: &ClientAuth,
+    ) -> std::result::Result<Reply, Failure> {
         let mut body = String::new();
         let mut add = |k: &str, v: &str| {
             if !body.is_empty() {
@@ -109,10 +133,14 @@ impl Http {
             }
             None => add("client_id", &auth.client_id),
         }
-        let resp = req
-            .send(body.as_bytes())
-            .map_err(|e| self.http_error(url, e))?;
-        self.read(url, resp)
+        let resp = req.send(body.as_bytes()).map_err(|e| Failure {
+            unreachable: never_sent(&e),
+            error: self.http_error(url, e),
+        })?;
+        self.read(url, resp).map_err(|error| Failure {
+            error,
+            unreachable: false,
+        })
     }
 
     /// POST a JSON document to `url` (dynamic client registration).
@@ -163,7 +191,24 @@ impl Http {
     }
 }
 
-/// Parses an OAuth error body (`error`, `error_description`), redacting the secrets we sent.
+/// Whether `e` happened before the request could reach the server: no such host, or the
+/// connection refused or unreachable. Timeouts and resets are not: the server may have acted.
+fn never_sent(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind::{
+        AddrNotAvailable, ConnectionRefused, HostUnreachable, NetworkUnreachable,
+    };
+    match e {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => true,
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable
+        ),
+        _ => false,
+    }
+}
+
+/// Parses an OAuth error body (`error`, `error_description`), redacting `sent_secrets`. In
+/// `src/oauth`, use `Client::provider_error`, which adds the client secret.
 pub fn oauth_error(url: &str, reply: &Reply, sent_secrets: &[&str]) -> Error {
     #[derive(serde::Deserialize)]
     struct OAuthErr {
@@ -175,10 +220,10 @@ pub fn oauth_error(url: &str, reply: &Reply, sent_secrets: &[&str]) -> Error {
         Ok(e) => Error::OAuth {
             host,
             status: reply.status,
-            error: clean(&redact(&e.error, sent_secrets), 80),
+            error: redacted(&e.error, sent_secrets, 80),
             description: e
                 .error_description
-                .map(|d| clean(&redact(&d, sent_secrets), 300))
+                .map(|d| redacted(&d, sent_secrets, 300))
                 .filter(|d| !d.is_empty()),
         },
         Err(_) => Error::Provider {
@@ -190,6 +235,14 @@ pub fn oauth_error(url: &str, reply: &Reply, sent_secrets: &[&str]) -> Error {
             ),
         },
     }
+}
+
+/// Provider text made safe to print: control characters removed FIRST (so a secret split by
+/// one is still found), then the secrets redacted, then the length capped (a cut can no longer
+/// leave part of a secret behind).
+fn redacted(text: &str, secrets: &[&str], max: usize) -> String {
+    let printable: String = text.chars().filter(|c| !c.is_control()).collect();
+    clean(&redact(&printable, secrets), max)
 }
 
 /// A short, printable description of a body we could not use.
@@ -269,6 +322,49 @@ mod tests {
             "{msg}"
         );
         assert!(e.is_login_gone());
+    }
+
+    #[test]
+    fn an_absurd_timeout_does_not_overflow() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+        });
+        let http = Http::new(Duration::MAX, None, false).unwrap();
+        let reply = http.get(&url).unwrap();
+        assert_eq!((reply.status, reply.body.as_slice()), (200, &b"{}"[..]));
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_secret_split_by_control_characters_is_still_redacted() {
+        let reply = Reply {
+            status: 400,
+            body: br#"{"error":"bad","error_description":"secret SEC\u0007RET-VALUE, tail"}"#
+                .to_vec(),
+        };
+        let msg = oauth_error("https://iam.example/token", &reply, &["SECRET-VALUE"]).to_string();
+        assert!(
+            !msg.contains("SECRET-VALUE") && !msg.contains("SEC"),
+            "{msg}"
+        );
+        assert!(msg.contains("[redacted], tail"), "{msg}");
+        // A long description is cut after redaction: no prefix of a secret is left behind.
+        let long = format!(
+            r#"{{"error":"bad","error_description":"{}SECRET-VALUE"}}"#,
+            "x".repeat(295)
+        );
+        let reply = Reply {
+            status: 400,
+            body: long.into_bytes(),
+        };
+        let msg = oauth_error("https://iam.example/token", &reply, &["SECRET-VALUE"]).to_string();
+        assert!(!msg.contains("SECRE"), "{msg}");
     }
 
     #[test]

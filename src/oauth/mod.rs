@@ -1,13 +1,16 @@
 //! Talking to the provider: discovery, the device flow (RFC 8628), refresh and revocation
 //! (RFC 6749 / 7009). One [`Client`] per run holds the HTTP agent, the client credentials and the
-//! endpoints (discovered lazily, so a cache hit never gets here).
+//! endpoints (discovered lazily, so a cache hit never gets here). When an endpoint from the
+//! cached discovery document is unreachable or answers 404, the client forgets the document,
+//! fetches it once more and retries the request once ([`Client::post_to`]).
 
 pub mod device;
 pub mod discovery;
 pub mod http;
 pub mod password;
+pub mod validate;
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
 use serde::Deserialize;
 
@@ -37,18 +40,76 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
-    /// Unix seconds when the access token expires: `expires_in`, else the JWT's `exp`, else a
-    /// conservative five minutes.
+    /// Unix seconds when the access token expires: `expires_in` (clamped to 0..=10 years), else
+    /// the JWT's `exp` (at most 10 years ahead), else a conservative five minutes. Never wraps.
     pub fn expires_at(&self, now: i64) -> i64 {
-        let secs = match &self.expires_in {
-            Some(serde_json::Value::Number(n)) => n.as_i64(),
-            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
-            _ => None,
-        };
-        secs.map(|s| now + s.max(0))
-            .or_else(|| jwt_exp(self.access_token.expose()))
-            .unwrap_or(now + 300)
+        match self.expires_in.as_ref().and_then(json_seconds) {
+            Some(secs) => now.saturating_add(secs.clamp(0, MAX_TOKEN_LIFETIME_SECS)),
+            None => jwt_exp(self.access_token.expose())
+                .map(|exp| bounded_expiry(exp, now))
+                .unwrap_or_else(|| now.saturating_add(300)),
+        }
     }
+}
+
+/// Longest access token lifetime believed: ten years.
+pub const MAX_TOKEN_LIFETIME_SECS: i64 = 10 * 365 * 24 * 3600;
+
+/// An absolute expiry (Unix seconds, e.g. a JWT's `exp` or `--expires-at`) kept between the
+/// epoch and [`MAX_TOKEN_LIFETIME_SECS`] after `now`.
+pub fn bounded_expiry(exp: i64, now: i64) -> i64 {
+    exp.min(now.saturating_add(MAX_TOKEN_LIFETIME_SECS)).max(0)
+}
+
+/// Seconds from a provider's JSON: an integer (saturated to `i64`), a finite float
+/// (truncated, saturated) or a decimal string; anything else is `None`.
+pub fn json_seconds(v: &serde_json::Value) -> Option<i64> {
+    use serde_json::Value;
+    let from_f64 = |f: f64| f.is_finite().then_some(f as i64); // `as` saturates
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_u64().map(|_| i64::MAX))
+            .or_else(|| n.as_f64().and_then(from_f64)),
+        Value::String(s) => {
+            let s = s.trim();
+            s.parse::<i64>()
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().and_then(from_f64))
+        }
+        _ => None,
+    }
+}
+
+/// Parses and checks a successful token response from the provider at `host`: JSON with an
+/// `access_token` that is a valid bearer token, a printable `refresh_token` if any, and a
+/// `token_type` of Bearer if any (see [`validate`]). Nothing is cached unless this accepts it.
+pub fn parse_token_response(host: &str, body: &[u8]) -> Result<TokenResponse> {
+    let t: TokenResponse = serde_json::from_slice(body).map_err(|e| Error::Provider {
+        host: host.to_string(),
+        message: format!(
+            "the token response is not usable ({}: {})",
+            http::describe_body(body),
+            if e.is_data() {
+                "a required field such as access_token is missing or mistyped"
+            } else {
+                "not JSON"
+            }
+        ),
+    })?;
+    if t.access_token.expose().is_empty() {
+        return Err(Error::Provider {
+            host: host.to_string(),
+            message: "the token response has an empty access_token".into(),
+        });
+    }
+    validate::response_tokens(
+        host,
+        t.access_token.expose(),
+        t.refresh_token.as_ref().map(|r| r.expose().as_str()),
+        t.token_type.as_deref(),
+    )?;
+    Ok(t)
 }
 
 /// The provider, as seen by one run.
@@ -56,8 +117,31 @@ pub struct Client<'a> {
     settings: &'a Settings,
     http: Http,
     auth: ClientAuth,
+    /// The endpoints first used (from the disk cache or fetched).
     endpoints: OnceCell<Endpoints>,
+    /// Whether `endpoints` came from the disk cache (and may be stale).
+    from_cache: Cell<bool>,
+    /// The document fetched again after an endpoint of a cached one failed (at most once).
+    refetched: OnceCell<Endpoints>,
     now: i64,
+}
+
+/// Which endpoint a request goes to.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Token,
+    Device,
+    Revocation,
+}
+
+impl Endpoint {
+    fn url(self, e: &Endpoints) -> Option<&String> {
+        match self {
+            Endpoint::Token => Some(&e.token_endpoint),
+            Endpoint::Device => e.device_authorization_endpoint.as_ref(),
+            Endpoint::Revocation => e.revocation_endpoint.as_ref(),
+        }
+    }
 }
 
 impl<'a> Client<'a> {
@@ -76,27 +160,68 @@ impl<'a> Client<'a> {
                 secret: settings.client_secret()?,
             },
             endpoints: OnceCell::new(),
+            from_cache: Cell::new(false),
+            refetched: OnceCell::new(),
             now,
         })
     }
 
     /// The provider's endpoints (discovery, cached on disk for a day).
     pub fn endpoints(&self) -> Result<&Endpoints> {
-        if let Some(e) = self.endpoints.get() {
+        if let Some(e) = self.refetched.get().or(self.endpoints.get()) {
             return Ok(e);
         }
-        let e = discovery::endpoints(
-            &self.http,
-            &self.settings.issuer,
-            &self.settings.cache_dir,
-            self.now,
-        )?;
+        let s = self.settings;
+        let e = match discovery::cached(&s.cache_dir, &s.issuer, self.now) {
+            Some(e) => {
+                self.from_cache.set(true);
+                e
+            }
+            None => discovery::fetch_and_store(&self.http, &s.issuer, &s.cache_dir, self.now)?,
+        };
         Ok(self.endpoints.get_or_init(|| e))
+    }
+
+    /// After an endpoint of the cached discovery document failed: forgets the document and
+    /// fetches it again. False (nothing done) when the endpoints in use were not from the cache,
+    /// or were already fetched again.
+    fn rediscover(&self) -> Result<bool> {
+        if !self.from_cache.replace(false) {
+            return Ok(false);
+        }
+        let s = self.settings;
+        discovery::forget(&s.cache_dir, &s.issuer);
+        let e = discovery::fetch_and_store(&self.http, &s.issuer, &s.cache_dir, self.now)?;
+        Ok(self.refetched.set(e).is_ok())
+    }
+
+    /// POSTs `form` to the endpoint `which` (`Ok(None)` when the provider has none). When the
+    /// endpoint came from the cached discovery document and is unreachable (the request never
+    /// left: no such host, connection refused; not a timeout) or answers 404, the document is
+    /// fetched again once and the request retried once with the new endpoint.
+    fn post_to(
+        &self,
+        which: Endpoint,
+        form: &[(&str, &str)],
+    ) -> Result<Option<(String, http::Reply)>> {
+        loop {
+            let Some(url) = which.url(self.endpoints()?).cloned() else {
+                return Ok(None);
+            };
+            let failed = match self.http.try_post_form(&url, form, &self.auth) {
+                Ok(reply) if reply.status == 404 => Ok((url, reply)),
+                Ok(reply) => return Ok(Some((url, reply))),
+                Err(f) if f.unreachable => Err(f.error),
+                Err(f) => return Err(f.error),
+            };
+            if !self.rediscover()? {
+                return failed.map(Some);
+            }
+        }
     }
 
     /// Refreshes. Sends `scope` and `audience` again (IAM drops the audience otherwise).
     pub fn refresh(&self, refresh_token: &Secret<String>) -> Result<TokenResponse> {
-        let url = self.endpoints()?.token_endpoint.clone();
         let mut form = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose().as_str()),
@@ -105,70 +230,60 @@ impl<'a> Client<'a> {
         if let Some(aud) = &self.settings.audience {
             form.push(("audience", aud));
         }
-        self.token_request(&url, &form, &[refresh_token.expose()])
+        self.token_request(&form, &[refresh_token.expose()])
     }
 
     /// POSTs to the token endpoint and parses a token response or an OAuth error. Every value in
     /// `secrets` is removed from error messages.
-    pub fn token_request(
-        &self,
-        url: &str,
-        form: &[(&str, &str)],
-        secrets: &[&str],
-    ) -> Result<TokenResponse> {
-        let reply = self.http.post_form(url, form, &self.auth)?;
-        let mut all: Vec<&str> = secrets.to_vec();
-        if let Some(s) = &self.auth.secret {
-            all.push(s.expose());
-        }
+    pub fn token_request(&self, form: &[(&str, &str)], secrets: &[&str]) -> Result<TokenResponse> {
+        let (url, reply) = self
+            .post_to(Endpoint::Token, form)?
+            .expect("a token endpoint is required");
         if !(200..300).contains(&reply.status) {
-            return Err(oauth_error(url, &reply, &all));
+            return Err(self.provider_error(&url, &reply, secrets));
         }
-        let t: TokenResponse =
-            serde_json::from_slice(&reply.body).map_err(|e| Error::Provider {
-                host: host_of(url),
-                message: format!(
-                    "the token response is not usable ({}: {})",
-                    http::describe_body(&reply.body),
-                    if e.is_data() {
-                        "a required field such as access_token is missing or mistyped"
-                    } else {
-                        "not JSON"
-                    }
-                ),
-            })?;
-        if t.access_token.expose().is_empty() {
-            return Err(Error::Provider {
-                host: host_of(url),
-                message: "the token response has an empty access_token".into(),
-            });
-        }
-        if let Some(tt) = &t.token_type
-            && !tt.eq_ignore_ascii_case("bearer")
-        {
-            return Err(Error::Provider {
-                host: host_of(url),
-                message: format!("token_type {:?} is not Bearer", http::clean(tt, 40)),
-            });
-        }
-        Ok(t)
+        parse_token_response(&host_of(&url), &reply.body)
+    }
+
+    /// Starts a device authorization (RFC 8628 §3.1) with `form`: the reply, or `Ok(None)` when
+    /// the provider offers no device flow.
+    pub fn device_request(&self, form: &[(&str, &str)]) -> Result<Option<(String, http::Reply)>> {
+        self.post_to(Endpoint::Device, form)
     }
 
     /// Revokes a token (RFC 7009) where the provider offers revocation. `Ok(false)` when it does not.
     pub fn revoke(&self, token: &Secret<String>, hint: &str) -> Result<bool> {
-        let Some(url) = self.endpoints()?.revocation_endpoint.clone() else {
-            return Ok(false);
-        };
         let form = [
             ("token", token.expose().as_str()),
             ("token_type_hint", hint),
         ];
-        let reply = self.http.post_form(&url, &form, &self.auth)?;
+        let Some((url, reply)) = self.post_to(Endpoint::Revocation, &form)? else {
+            return Ok(false);
+        };
         if (200..300).contains(&reply.status) {
             Ok(true)
         } else {
-            Err(oauth_error(&url, &reply, &[token.expose()]))
+            Err(self.provider_error(&url, &reply, &[token.expose()]))
         }
+    }
+
+    /// The one way to turn a provider's error answer into an [`Error`]: its `error` and
+    /// `error_description` with the client secret and every secret sent in that request
+    /// (`sent`: a refresh token, a password, a device code) removed, as sent and as
+    /// form-encoded. Every error that quotes the provider goes through here.
+    pub fn provider_error(&self, url: &str, reply: &http::Reply, sent: &[&str]) -> Error {
+        let mut secrets: Vec<String> = sent.iter().map(|s| s.to_string()).collect();
+        if let Some(s) = &self.auth.secret {
+            secrets.push(s.expose().clone());
+        }
+        let encoded: Vec<String> = secrets
+            .iter()
+            .map(|s| crate::encoding::form_urlencode(s))
+            .filter(|e| !secrets.contains(e))
+            .collect();
+        secrets.extend(encoded);
+        let all: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        oauth_error(url, reply, &all)
     }
 
     /// The settings this client serves.
@@ -184,5 +299,58 @@ impl<'a> Client<'a> {
     /// The client's credentials.
     pub fn auth(&self) -> &ClientAuth {
         &self.auth
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::base64;
+
+    fn response(json: &str) -> TokenResponse {
+        parse_token_response("iam.example", json.as_bytes()).unwrap()
+    }
+
+    const NOW: i64 = 1_700_000_000;
+
+    #[test]
+    fn absurd_expires_in_never_wraps() {
+        let at = |e: &str| {
+            response(&format!(r#"{{"access_token":"a","expires_in":{e}}}"#)).expires_at(NOW)
+        };
+        let max = NOW + MAX_TOKEN_LIFETIME_SECS;
+        assert_eq!(at("3600"), NOW + 3600);
+        assert_eq!(at("\"3600\""), NOW + 3600);
+        assert_eq!(at("3600.9"), NOW + 3600);
+        assert_eq!(at("9223372036854775807"), max);
+        assert_eq!(at("18446744073709551615"), max);
+        assert_eq!(at("1e300"), max);
+        assert_eq!(at("\"99999999999999999999999\""), max);
+        assert_eq!(at("-9223372036854775808"), NOW);
+        assert_eq!(at("-1e300"), NOW);
+        assert_eq!(at("null"), NOW + 300);
+        assert_eq!(at("\"soon\""), NOW + 300);
+        // Near the end of time, still no wrap.
+        let t = response(r#"{"access_token":"a","expires_in":9223372036854775807}"#);
+        assert_eq!(t.expires_at(i64::MAX - 5), i64::MAX);
+        assert_eq!(t.expires_at(i64::MIN), i64::MIN + MAX_TOKEN_LIFETIME_SECS);
+    }
+
+    #[test]
+    fn absurd_jwt_exp_is_bounded() {
+        let jwt = |claims: &str| {
+            let p = base64(claims.as_bytes())
+                .trim_end_matches('=')
+                .replace('+', "-")
+                .replace('/', "_");
+            format!(r#"{{"access_token":"h.{p}.s"}}"#)
+        };
+        let t = response(&jwt(r#"{"exp":9223372036854775807}"#));
+        assert_eq!(t.expires_at(NOW), NOW + MAX_TOKEN_LIFETIME_SECS);
+        let t = response(&jwt(r#"{"exp":-9223372036854775808}"#));
+        assert_eq!(t.expires_at(NOW), 0);
+        let t = response(&jwt(r#"{"exp":1700003600}"#));
+        assert_eq!(t.expires_at(NOW), NOW + 3600);
+        assert_eq!(bounded_expiry(i64::MAX, i64::MAX), i64::MAX);
     }
 }

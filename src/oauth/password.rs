@@ -16,7 +16,6 @@ through external identity providers; prefer the device flow (--flow device)";
 /// default, so later requests refresh silently) and `audience`.
 pub fn grant(client: &Client, username: &str, password: &Secret<String>) -> Result<TokenResponse> {
     let s = client.settings();
-    let url = client.endpoints()?.token_endpoint.clone();
     let mut form = vec![
         ("grant_type", "password"),
         ("username", username),
@@ -26,9 +25,9 @@ pub fn grant(client: &Client, username: &str, password: &Secret<String>) -> Resu
     if let Some(aud) = &s.audience {
         form.push(("audience", aud));
     }
-    let host = host_of(&url);
+    let host = host_of(&client.endpoints()?.token_endpoint);
     client
-        .token_request(&url, &form, &[password.expose()])
+        .token_request(&form, &[password.expose()])
         .map_err(|e| match e {
             Error::OAuth { ref error, .. } if error == "invalid_grant" => Error::WrongPassword {
                 host: host.clone(),
