@@ -16,7 +16,7 @@ case $secs in '' | *[!0-9]*) echo "usage: $0 [SECONDS] [TARGET...]" >&2; exit 2 
 [ $# -gt 0 ] && shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 fuzz=$root/contrib/fuzz
-targets=${*:-protocol cache_load}
+targets=${*:-protocol cache_load token_response device_authorization discovery registration}
 
 command -v cargo-fuzz >/dev/null 2>&1 || {
     echo "$0: cargo-fuzz is not installed: cargo install cargo-fuzz" >&2

@@ -8,6 +8,7 @@ pub mod device;
 pub mod discovery;
 pub mod http;
 pub mod password;
+pub mod registration;
 pub mod validate;
 
 use std::cell::{Cell, OnceCell};
@@ -302,10 +303,174 @@ impl<'a> Client<'a> {
     }
 }
 
+/// The checks of the provider-answer fuzz targets, run by the property tests below.
+#[cfg(test)]
+#[path = "../../contrib/fuzz/oauth_checks.rs"]
+mod oauth_checks;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::encoding::base64;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// A JSON value of the kinds providers send, with the extremes and the hostile characters.
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            1 => Just(Value::Null),
+            1 => any::<bool>().prop_map(Value::from),
+            1 => any::<i64>().prop_map(Value::from),
+            1 => any::<u64>().prop_map(Value::from),
+            1 => any::<f64>().prop_map(Value::from),
+            3 => prop_oneof![
+                Just(i64::MIN),
+                Just(-1),
+                Just(0),
+                Just(1),
+                Just(3600),
+                Just(i64::MAX)
+            ]
+            .prop_map(Value::from),
+            1 => Just(Value::from(u64::MAX)),
+            1 => Just(Value::from(1e300)),
+            6 => "[A-Za-z0-9._~+/-]{1,12}=?".prop_map(Value::from),
+            2 => Just(Value::from("Bearer")),
+            1 => "[ -~]{0,12}".prop_map(Value::from),
+            1 => ".{0,12}".prop_map(Value::from),
+            1 => "-?[0-9]{1,30}".prop_map(Value::from),
+            2 => "(https?://)(127.0.0.1|iam.example|evil.example)(:[0-9]{1,5})?/[a-z]{0,5}"
+                .prop_map(Value::from),
+            2 => Just(Value::from("https://iam.example/")),
+        ]
+    }
+
+    /// A JSON object over `fields` (each present or not), maybe with an unknown field, as bytes,
+    /// sometimes cut short.
+    fn object(fields: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
+        (
+            proptest::collection::vec(proptest::option::of(value()), fields.len()),
+            proptest::option::of(("[a-z_]{1,8}", value())),
+            proptest::option::of(any::<prop::sample::Index>()),
+        )
+            .prop_map(move |(values, extra, cut)| {
+                let mut m = serde_json::Map::new();
+                for (k, v) in fields.iter().zip(values) {
+                    if let Some(v) = v {
+                        m.insert(k.to_string(), v);
+                    }
+                }
+                if let Some((k, v)) = extra {
+                    m.insert(k, v);
+                }
+                let mut bytes = serde_json::to_vec(&Value::Object(m)).unwrap();
+                if let Some(i) = cut {
+                    bytes.truncate(i.index(bytes.len() + 1));
+                }
+                bytes
+            })
+    }
+
+    const TOKEN_FIELDS: &[&str] = &[
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "scope",
+        "id_token",
+    ];
+    const DEVICE_FIELDS: &[&str] = &[
+        "device_code",
+        "user_code",
+        "verification_uri",
+        "verification_uri_complete",
+        "expires_in",
+        "interval",
+    ];
+    const DISCOVERY_FIELDS: &[&str] = &[
+        "issuer",
+        "token_endpoint",
+        "device_authorization_endpoint",
+        "revocation_endpoint",
+        "registration_endpoint",
+        "grant_types_supported",
+    ];
+    const REGISTRATION_FIELDS: &[&str] = &[
+        "client_id",
+        "client_secret",
+        "registration_access_token",
+        "registration_client_uri",
+    ];
+
+    proptest! {
+        #[test]
+        fn token_response_arbitrary_bytes(b in proptest::collection::vec(any::<u8>(), 0..512)) {
+            super::oauth_checks::check_token_response(&b);
+        }
+
+        #[test]
+        fn token_response_like_json(b in object(TOKEN_FIELDS)) {
+            super::oauth_checks::check_token_response(&b);
+        }
+
+        #[test]
+        fn device_authorization_arbitrary_bytes(
+            b in proptest::collection::vec(any::<u8>(), 0..512)
+        ) {
+            super::oauth_checks::check_device_authorization(&b);
+        }
+
+        #[test]
+        fn device_authorization_like_json(b in object(DEVICE_FIELDS)) {
+            super::oauth_checks::check_device_authorization(&b);
+        }
+
+        #[test]
+        fn discovery_arbitrary_bytes(b in proptest::collection::vec(any::<u8>(), 0..512)) {
+            super::oauth_checks::check_discovery(&b);
+        }
+
+        #[test]
+        fn discovery_like_json(b in object(DISCOVERY_FIELDS)) {
+            super::oauth_checks::check_discovery(&b);
+        }
+
+        #[test]
+        fn registration_arbitrary_bytes(b in proptest::collection::vec(any::<u8>(), 0..512)) {
+            super::oauth_checks::check_registration(&b);
+        }
+
+        #[test]
+        fn registration_like_json(b in object(REGISTRATION_FIELDS)) {
+            super::oauth_checks::check_registration(&b);
+        }
+    }
+
+    /// The checked-in seeds of the provider-answer fuzz targets pass the same checks.
+    #[test]
+    fn fuzz_seed_corpus() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/fuzz/corpus/");
+        for (target, check) in [
+            (
+                "token_response",
+                super::oauth_checks::check_token_response as fn(&[u8]),
+            ),
+            (
+                "device_authorization",
+                super::oauth_checks::check_device_authorization,
+            ),
+            ("discovery", super::oauth_checks::check_discovery),
+            ("registration", super::oauth_checks::check_registration),
+        ] {
+            let dir = std::fs::read_dir(format!("{root}{target}")).unwrap();
+            let mut n = 0;
+            for f in dir {
+                check(&std::fs::read(f.unwrap().path()).unwrap());
+                n += 1;
+            }
+            assert!(n > 0, "no seeds for {target}");
+        }
+    }
 
     fn response(json: &str) -> TokenResponse {
         parse_token_response("iam.example", json.as_bytes()).unwrap()
