@@ -603,7 +603,7 @@ fn token_response_with_header_injection_is_refused_and_not_cached() {
         );
         let host = fake.url.trim_start_matches("http://");
         assert!(
-            stderr.contains(&format!("the provider at {host} sent"))
+            stderr.contains(&format!("{host}: the provider sent"))
                 && stderr.contains("refusing it"),
             "{stderr}"
         );

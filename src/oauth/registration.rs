@@ -73,7 +73,7 @@ pub fn parse_registration_response(host: &str, body: &[u8]) -> Result<Registrati
         .map(|s| validate::refresh_token(s.expose()))
     {
         return Err(refuse(format!(
-            "the provider at {host} sent a client_secret that is not printable ASCII; \
+            "the provider sent a client_secret that is not printable ASCII; \
              refusing it ({why})"
         )));
     }
@@ -83,7 +83,7 @@ pub fn parse_registration_response(host: &str, body: &[u8]) -> Result<Registrati
         .map(|s| validate::access_token(s.expose()))
     {
         return Err(refuse(format!(
-            "the provider at {host} sent a registration_access_token that is not a valid \
+            "the provider sent a registration_access_token that is not a valid \
              bearer token; refusing it ({why})"
         )));
     }

@@ -92,7 +92,7 @@ pub fn response_tokens(
         return Err(Error::Provider {
             host: host.to_string(),
             message: format!(
-                "the provider at {host} sent an access token that is not a valid bearer token; \
+                "the provider sent an access token that is not a valid bearer token; \
                  refusing it ({why})"
             ),
         });
@@ -101,7 +101,7 @@ pub fn response_tokens(
         return Err(Error::Provider {
             host: host.to_string(),
             message: format!(
-                "the provider at {host} sent a refresh token that is not printable ASCII; \
+                "the provider sent a refresh token that is not printable ASCII; \
                  refusing it ({why})"
             ),
         });
@@ -206,7 +206,7 @@ mod tests {
         let m = e.to_string();
         assert!(
             m.contains(
-                "the provider at iam.example sent an access token that is not a valid bearer token"
+                "iam.example: the provider sent an access token that is not a valid bearer token"
             ) && m.contains("refusing it")
                 && !m.contains("SECRET"),
             "{m}"
