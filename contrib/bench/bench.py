@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 IDP_DIR = ROOT / "tests" / "idp"
 REQUEST = b"protocol=https\nhost=example.org\n\n"
 FAKE_ISSUER = "https://iam.example.org/"  # cache-hit runs: a miss would fail loudly, never prompt
+TIED = "https://example.org/"  # the URL REQUEST asks about, tied to the account with --url
 CLIENT = "public-cli"
 SCOPE = "openid offline_access"  # the helper's default scope
 CODE_RE = re.compile(r"^\s*Code:\s+([A-Z]{4}-[A-Z]{4})\s*$")
@@ -375,7 +376,7 @@ def machine_description(binary):
 
 
 def helper_argv(binary, cache_dir, action="get", extra=()):
-    return [binary, "--issuer", FAKE_ISSUER, "--client-id", CLIENT,
+    return [binary, "--issuer", FAKE_ISSUER, "--client-id", CLIENT, "--url", TIED,
             "--cache-dir", str(cache_dir), *extra, action]
 
 
@@ -432,8 +433,8 @@ def concurrent_expired(binary, idp, cache_dir, key, env, n, rounds):
     """n concurrent gets, the cached access token expired: refreshes at the provider; alternated
     with n concurrent gets on a valid token (the cost of starting n processes, for scale)."""
     data = cache_dir / f"{key}.json"
-    argv = [binary, "--issuer", idp.issuer, "--client-id", CLIENT, "--cache-dir", str(cache_dir),
-            "--non-interactive", "get"]
+    argv = [binary, "--issuer", idp.issuer, "--client-id", CLIENT, "--url", TIED,
+            "--cache-dir", str(cache_dir), "--non-interactive", "get"]
     rows = []
     for rnd in range(rounds):
         for kind in ("expired", "valid"):
@@ -468,8 +469,8 @@ def concurrent_expired(binary, idp, cache_dir, key, env, n, rounds):
 def concurrent_signin(binary, idp, workdir, env, n, rounds):
     """n concurrent `get --interactive` on an empty cache; an approver answers the one code."""
     rows, dirs = [], []
-    argv_base = [binary, "--issuer", idp.issuer, "--client-id", CLIENT, "--interactive",
-                 "--lock-timeout", "120"]
+    argv_base = [binary, "--issuer", idp.issuer, "--client-id", CLIENT, "--url", TIED,
+                 "--interactive", "--lock-timeout", "120"]
     for rnd in range(rounds):
         cache_dir = workdir / f"signin-{rnd}"
         dirs.append(cache_dir)
