@@ -805,3 +805,108 @@ fn a_newer_cache_file_is_refused_and_kept() {
         assert_eq!(listing(), before, "{args:?}: nothing moved aside or added");
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// Hostile or mistaken command lines and config files
+
+/// The helper with the tests' clean environment in `home`, run in `cwd`, on `input`.
+fn run_in(home: &Path, cwd: &Path, args: &[&str], input: &str) -> std::process::Output {
+    let mut cmd = support::helper_cmd(home);
+    cmd.current_dir(cwd).args(args);
+    support::run_with_input(cmd, input, RUN_TIMEOUT)
+}
+
+/// A token given as an argument by mistake is never echoed; an absurd `--timeout` is a usage
+/// error, not a panic (it used to abort on `Instant + Duration`).
+#[test]
+fn arguments_are_never_echoed_and_absurd_numbers_are_usage_errors() {
+    let home = tempfile::tempdir().unwrap();
+    let secret = "eyJhbGciOiJSUzI1NiJ9.SECRET-TOKEN-VALUE.sig";
+    for args in [
+        &["import", secret][..],
+        &["token", &format!("--{secret}")],
+        &[
+            "--issuer",
+            "https://iam.example/",
+            "--client-id",
+            "c",
+            "--auth",
+            secret,
+            "token",
+        ],
+        &["--timeout", "18446744073709551615", "token"],
+        &["--lock-timeout", "99999999999", "token"],
+    ] {
+        let out = run_in(home.path(), home.path(), args, "");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            !err.contains("SECRET") && !err.contains("panicked"),
+            "{err}"
+        );
+        assert!(!err.contains("18446744073709551615"), "{err}");
+    }
+}
+
+/// `~` in the config file is the home directory, and a relative path is the file's folder's:
+/// never the working directory git runs in (the repository, where `git add -A` would commit
+/// the refresh token). A relative `--cache-dir` is refused.
+#[test]
+fn config_paths_never_land_in_the_working_directory() {
+    let home = tempfile::tempdir().unwrap();
+    let repo = home.path().join("repo");
+    let conf_dir = home.path().join(".config/git-credential-iam");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    std::fs::write(
+        conf_dir.join("config.toml"),
+        "[account.a]\nissuer = \"https://iam.example/\"\nclient-id = \"c\"\n\
+         cache-dir = \"~/.cache/iam\"\n",
+    )
+    .unwrap();
+    let args = [
+        "--account",
+        "a",
+        "import",
+        "--access-token",
+        "--expires-at",
+        "2999-01-01T00:00:00Z",
+    ];
+    let out = run_in(home.path(), &repo, &args, "at-123\n");
+    assert!(out.status.success(), "{out:?}");
+    assert!(home.path().join(".cache/iam").is_dir(), "~ expanded");
+    assert_eq!(
+        std::fs::read_dir(&repo).unwrap().count(),
+        0,
+        "nothing in the repository"
+    );
+
+    std::fs::write(
+        conf_dir.join("config.toml"),
+        "[account.a]\nissuer = \"https://iam.example/\"\nclient-id = \"c\"\n\
+         cache-dir = \"state\"\n",
+    )
+    .unwrap();
+    let out = run_in(home.path(), &repo, &args, "at-123\n");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        conf_dir.join("state").is_dir(),
+        "relative to the config file's folder"
+    );
+    assert_eq!(
+        std::fs::read_dir(&repo).unwrap().count(),
+        0,
+        "nothing in the repository"
+    );
+
+    let out = run_in(
+        home.path(),
+        &repo,
+        &["--cache-dir", "rel", "--account", "a", "token"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absolute"));
+    assert_eq!(std::fs::read_dir(&repo).unwrap().count(), 0);
+}
