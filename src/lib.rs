@@ -95,9 +95,12 @@ fn dispatch(
                 ForRequest::Serve(s) => s,
                 // No account serves this URL: stay silent so git asks its next helper.
                 ForRequest::Silent => return Ok(()),
-                // Exit 0 with nothing on stdout: git goes on to its next helper.
+                // Exit 0 with nothing on stdout: git goes on to its next helper. `erase` stays
+                // quiet: what git rejected there was never ours.
                 ForRequest::Refuse(why) => {
-                    io.say(&why);
+                    if action == "get" {
+                        io.say(&why);
+                    }
                     return Ok(());
                 }
             };
