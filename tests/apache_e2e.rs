@@ -367,6 +367,10 @@ fn apache_mod_auth_openidc_serves_git_to_iam_tokens() {
     let c = s.counters();
     assert_eq!(c["device_authorization"], 0, "no sign-in: {c}");
     assert_eq!(c["token"]["refresh_token"], 0, "one token served all: {c}");
+    assert_eq!(
+        c["introspection"], 1,
+        "the module introspected it once and cached the answer: {c}"
+    );
 
     // A token for another audience: active at the provider, refused by `Require claim aud:`.
     s.configure("auto");
