@@ -4,6 +4,8 @@
 //   node server.js [--port N] [--trailing-slash] [--access-ttl SECS] [--device-ttl SECS]
 //                  [--refresh-ttl SECS] [--interval SECS|none] [--slow-down N]
 //                  [--extra-scopes "a b"] [--ignore-stdin]
+//                  [--tls-key FILE --tls-cert FILE] [--audience-resource]
+//                  [--client-access-ttl CLIENT=SECS]...
 //
 // Listens on 127.0.0.1 only. When ready it prints exactly one JSON line on stdout,
 // {"issuer":"http://127.0.0.1:PORT","port":PORT}, and nothing else ever goes to stdout
@@ -11,10 +13,18 @@
 // does not leave it behind; pass --ignore-stdin to run it by hand in the background) and on
 // SIGTERM/SIGINT.
 //
+// --tls-key/--tls-cert: serve https (issuer https://127.0.0.1:PORT) with that PEM key and
+// certificate chain. --audience-resource: like INDIGO IAM, an `audience` form parameter on the
+// device authorization and token requests asks for a token with that `aud`; here it becomes an
+// RFC 8707 `resource` (an absolute URI), whose tokens carry `aud` and only the extra scopes.
+// --client-access-ttl CLIENT=SECS: that client's access tokens live SECS (overrides --access-ttl).
+//
 // Everything lives in memory: a restart forgets all grants, tokens and registered clients.
 // See README.md next to this file for the clients, the account and the extra endpoints.
 
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { parseArgs } from 'node:util';
 
 // oidc-provider prints its notices with console.info (stdout): keep stdout for the ready line.
@@ -37,6 +47,10 @@ const { values: opts } = parseArgs({
     'slow-down': { type: 'string', default: '0' },
     'extra-scopes': { type: 'string', default: 'read:git write:git' },
     'ignore-stdin': { type: 'boolean', default: false },
+    'tls-key': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'audience-resource': { type: 'boolean', default: false },
+    'client-access-ttl': { type: 'string', multiple: true, default: [] },
   },
   strict: true,
 });
@@ -54,6 +68,17 @@ const REFRESH_TTL = nonNegInt('refresh-ttl');
 const INTERVAL = opts.interval === 'none' ? undefined : nonNegInt('interval');
 const SLOW_DOWN = nonNegInt('slow-down');
 const EXTRA_SCOPES = opts['extra-scopes'].split(/\s+/).filter(Boolean);
+if (!opts['tls-key'] !== !opts['tls-cert']) die('--tls-key and --tls-cert go together');
+const TLS = opts['tls-key']
+  ? { key: fs.readFileSync(opts['tls-key']), cert: fs.readFileSync(opts['tls-cert']) }
+  : undefined;
+const AUDIENCE_RESOURCE = opts['audience-resource'];
+const CLIENT_ACCESS_TTL = new Map(opts['client-access-ttl'].map((v) => {
+  const m = v.match(/^([^=]+)=(\d+)$/);
+  if (!m) die(`--client-access-ttl needs CLIENT=SECS, got ${JSON.stringify(v)}`);
+  return [m[1], Number(m[2])];
+}));
+const accessTtl = (client) => CLIENT_ACCESS_TTL.get(client?.clientId) ?? ACCESS_TTL;
 
 const { default: Provider, errors } = await import('oidc-provider');
 
@@ -181,6 +206,19 @@ const configuration = {
       },
     },
     registration: { enabled: true, initialAccessToken: false },
+    // Without --audience-resource every `resource` is refused (oidc-provider's default).
+    resourceIndicators: {
+      enabled: true,
+      async getResourceServerInfo(_ctx, resourceIndicator, client) {
+        if (!AUDIENCE_RESOURCE) throw new errors.InvalidTarget();
+        return {
+          audience: resourceIndicator,
+          scope: EXTRA_SCOPES.join(' '),
+          accessTokenFormat: 'opaque',
+          accessTokenTTL: accessTtl(client),
+        };
+      },
+    },
   },
   rotateRefreshToken: true,
   async issueRefreshToken(_ctx, client, source) {
@@ -188,7 +226,7 @@ const configuration = {
   },
   pkce: { required: () => false },
   ttl: {
-    AccessToken: () => ACCESS_TTL,
+    AccessToken: (_ctx, _token, client) => accessTtl(client),
     DeviceCode: () => DEVICE_TTL,
     RefreshToken: () => REFRESH_TTL,
     Grant: () => 14 * 24 * 3600,
@@ -235,14 +273,14 @@ async function readForm(req) {
 }
 
 // ---------------------------------------------------------------- start
-const server = http.createServer();
+const server = TLS ? https.createServer(TLS) : http.createServer();
 server.listen(PORT, '127.0.0.1');
 await new Promise((resolve, reject) => {
   server.once('listening', resolve);
   server.once('error', reject);
 }).catch((e) => die(`cannot listen: ${e.message}`));
 const { port } = server.address();
-const issuer = `http://127.0.0.1:${port}${opts['trailing-slash'] ? '/' : ''}`;
+const issuer = `${TLS ? 'https' : 'http'}://127.0.0.1:${port}${opts['trailing-slash'] ? '/' : ''}`;
 
 const provider = new Provider(issuer, configuration);
 provider.proxy = false;
@@ -334,13 +372,28 @@ provider.use(async (ctx, next) => {
     return;
   }
 
+  // --audience-resource: IAM's `audience` parameter becomes a `resource` (the body is read
+  // here and oidc-provider then uses ctx.req.body)
+  if (AUDIENCE_RESOURCE && method === 'POST' && ctx.is('application/x-www-form-urlencoded')
+      && [provider.pathFor('token'), provider.pathFor('device_authorization')].includes(path)) {
+    const chunks = [];
+    for await (const chunk of ctx.req) chunks.push(chunk);
+    const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+    if (form.has('audience') && !form.has('resource')) form.set('resource', form.get('audience'));
+    form.delete('audience');
+    ctx.req.body = Buffer.from(form.toString(), 'utf8');
+  }
+
   // --slow-down: read the token request body here (oidc-provider then uses ctx.req.body)
   if (SLOW_DOWN > 0 && method === 'POST' && path === provider.pathFor('token')
       && ctx.is('application/x-www-form-urlencoded')) {
-    const chunks = [];
-    for await (const chunk of ctx.req) chunks.push(chunk);
-    const raw = Buffer.concat(chunks);
-    ctx.req.body = raw;
+    let raw = ctx.req.body;
+    if (!raw) {
+      const chunks = [];
+      for await (const chunk of ctx.req) chunks.push(chunk);
+      raw = Buffer.concat(chunks);
+      ctx.req.body = raw;
+    }
     const form = new URLSearchParams(raw.toString('utf8'));
     if (form.get('grant_type') === DEVICE_GRANT && form.get('device_code')) {
       const dc = form.get('device_code');
