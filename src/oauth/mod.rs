@@ -114,6 +114,24 @@ pub fn parse_token_response(host: &str, body: &[u8]) -> Result<TokenResponse> {
     Ok(t)
 }
 
+/// The one other way to present the secret after `first` was refused: the RFC 6749 §2.3.1
+/// form when another way was remembered; else the raw secret in Basic, which works at every
+/// endpoint that takes Basic (glewlwyd's revocation endpoint takes only Basic); else, when the
+/// client id holds a `:` that raw Basic cannot carry, `client_secret_post` if discovery lists it.
+fn fallback_method(
+    first: AuthMethod,
+    client_id: &str,
+    offers_post: impl FnOnce() -> bool,
+) -> AuthMethod {
+    if first != AuthMethod::Basic {
+        AuthMethod::Basic
+    } else if client_id.contains(':') && offers_post() {
+        AuthMethod::Post
+    } else {
+        AuthMethod::BasicRaw
+    }
+}
+
 /// Whether a reply refuses the client itself: 400 or 401 with `invalid_client`, or with no
 /// body at all (glewlwyd).
 fn refuses_client(reply: &http::Reply) -> bool {
@@ -244,9 +262,8 @@ impl<'a> Client<'a> {
 
     /// POSTs `form` to `url` with the client's credentials. A confidential client whose secret
     /// form-encoding changes, refused as a client (400/401 with `invalid_client` or no body), tries
-    /// once more the other way: the RFC 6749 §2.3.1 form when another was remembered, else
-    /// `client_secret_post` when discovery lists it, else the raw secret in Basic. A retry the
-    /// provider gets past (any answer but a client refusal or a 5xx) is remembered for the issuer.
+    /// once more the other way ([`fallback_method`]). A retry the provider gets past (any answer
+    /// but a client refusal or a 5xx) is remembered for the issuer.
     fn post_authenticated(
         &self,
         url: &str,
@@ -257,13 +274,8 @@ impl<'a> Client<'a> {
         if !self.auth.encoding_matters() || !refuses_client(&reply) {
             return Ok(reply);
         }
-        let other = if first != AuthMethod::Basic {
-            AuthMethod::Basic
-        } else if self.endpoints().is_ok_and(Endpoints::offers_secret_post) {
-            AuthMethod::Post
-        } else {
-            AuthMethod::BasicRaw
-        };
+        let offers_post = || self.endpoints().is_ok_and(Endpoints::offers_secret_post);
+        let other = fallback_method(first, &self.auth.client_id, offers_post);
         let retry = match self.http.try_post_form(url, form, &self.auth, other) {
             Ok(r) => r,
             Err(_) => return Ok(reply),
@@ -591,6 +603,26 @@ mod tests {
         let t = response(r#"{"access_token":"a","expires_in":9223372036854775807}"#);
         assert_eq!(t.expires_at(i64::MAX - 5), i64::MAX);
         assert_eq!(t.expires_at(i64::MIN), i64::MIN + MAX_TOKEN_LIFETIME_SECS);
+    }
+
+    #[test]
+    fn the_fallback_client_authentication() {
+        use AuthMethod::*;
+        assert_eq!(fallback_method(Basic, "cli", || true), BasicRaw);
+        assert_eq!(fallback_method(Basic, "urn:cli", || true), Post);
+        assert_eq!(fallback_method(Basic, "urn:cli", || false), BasicRaw);
+        assert_eq!(fallback_method(BasicRaw, "cli", || true), Basic);
+        assert_eq!(fallback_method(Post, "urn:cli", || true), Basic);
+        let reply = |status, body: &str| http::Reply {
+            status,
+            body: body.as_bytes().to_vec(),
+        };
+        assert!(refuses_client(&reply(400, "")));
+        assert!(refuses_client(&reply(401, " \n")));
+        assert!(refuses_client(&reply(401, r#"{"error":"invalid_client"}"#)));
+        assert!(!refuses_client(&reply(400, r#"{"error":"invalid_grant"}"#)));
+        assert!(!refuses_client(&reply(403, "")));
+        assert!(!refuses_client(&reply(500, "")));
     }
 
     #[test]
