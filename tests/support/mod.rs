@@ -1278,3 +1278,8 @@ pub fn needs_root(test: &str) -> bool {
     let _ = writeln!(std::io::stderr(), "{test}: skipped: needs root");
     false
 }
+
+// ------------------------------------------------------------------------------------------
+// a second provider: glewlwyd (tests/support/glewlwyd.rs)
+
+pub mod glewlwyd;
