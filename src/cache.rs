@@ -35,6 +35,13 @@ pub struct Entry {
     pub expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<Secret<String>>,
+    /// The scope the provider granted with the last token (its `scope`, RFC 6749 §5.1; the
+    /// requested one when it sent none). Absent in files of older versions and after `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_scope: Option<String>,
+    /// The audience of the last access token, when it is a readable JWT (its `aud`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_audience: Option<String>,
     /// Unix seconds of the last write.
     #[serde(default)]
     pub updated_at: i64,
@@ -52,7 +59,30 @@ impl Entry {
             access_token: None,
             expires_at: None,
             refresh_token: None,
+            granted_scope: None,
+            granted_audience: None,
             updated_at: 0,
+        }
+    }
+
+    /// The requested scopes the provider did not grant, in request order (none when the
+    /// granted scope is unknown).
+    pub fn scopes_not_granted(&self) -> Vec<&str> {
+        let Some(granted) = &self.granted_scope else {
+            return Vec::new();
+        };
+        let granted: Vec<&str> = granted.split_whitespace().collect();
+        self.scope
+            .split_whitespace()
+            .filter(|s| !granted.contains(s))
+            .collect()
+    }
+
+    /// Whether the token's audience is known and does not include the requested one.
+    pub fn audience_differs(&self) -> bool {
+        match (&self.audience, &self.granted_audience) {
+            (Some(asked), Some(got)) => !got.split_whitespace().any(|a| a == asked),
+            _ => false,
         }
     }
 
@@ -454,6 +484,34 @@ mod tests {
             assert_eq!(m(&files.data), 0o600);
             assert_eq!(m(&files.dir), 0o700);
         }
+    }
+
+    /// A file written before `granted_scope`/`granted_audience` existed still loads, and one
+    /// with them round-trips.
+    #[test]
+    fn old_files_without_the_granted_fields_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path());
+        let files = AccountFiles::for_settings(&s);
+        let old = br#"{"version":1,"issuer":"https://iam.example/","client_id":"cli","scope":"openid offline_access","access_token":"at","expires_at":1000,"refresh_token":"rt","updated_at":1}"#;
+        write_atomic(&files.data, old).unwrap();
+        let mut e = load(&files, &s, &mut |w| panic!("{w}")).unwrap().unwrap();
+        assert_eq!(
+            (e.granted_scope.as_deref(), e.granted_audience.as_deref()),
+            (None, None)
+        );
+        assert!(e.scopes_not_granted().is_empty());
+        e.granted_scope = Some("openid".into());
+        e.granted_audience = Some("openid offline_access".into());
+        save(&files, &e).unwrap();
+        let back = load(&files, &s, &mut |w| panic!("{w}")).unwrap().unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.scopes_not_granted(), ["offline_access"]);
+        assert!(!back.audience_differs(), "nothing was asked");
+        e.audience = Some("https://api.example".into());
+        assert!(e.audience_differs());
+        e.granted_audience = Some("x https://api.example".into());
+        assert!(!e.audience_differs());
     }
 
     #[test]

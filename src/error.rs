@@ -56,8 +56,21 @@ pub enum Error {
     Denied { host: String },
     /// The device code expired before the user approved it.
     DeviceCodeExpired { host: String },
-    /// The password grant was refused: wrong username or password.
-    WrongPassword { host: String, username: String },
+    /// The provider refused a refresh (HTTP 400 or 401) without naming a set-up mistake: the
+    /// login is gone, whatever the body said. `reason` is the OAuth error (redacted) or a
+    /// description of the body.
+    RefreshRefused {
+        host: String,
+        status: u16,
+        reason: String,
+    },
+    /// The password grant was refused (HTTP 400, 401 or 403): a wrong username or password,
+    /// or a client that may not use the grant.
+    WrongPassword {
+        host: String,
+        username: String,
+        client_id: String,
+    },
     /// The client may not use the password grant.
     GrantNotAllowed { host: String, client_id: String },
 }
@@ -84,6 +97,7 @@ impl Error {
             Error::Http { .. }
             | Error::Provider { .. }
             | Error::OAuth { .. }
+            | Error::RefreshRefused { .. }
             | Error::Denied { .. }
             | Error::DeviceCodeExpired { .. }
             | Error::WrongPassword { .. }
@@ -95,9 +109,22 @@ impl Error {
     /// Whether this OAuth error means the refresh token is dead and a new login is needed.
     /// Standard providers say `invalid_grant`; INDIGO IAM says 401 `invalid_token` for an
     /// unknown, expired or revoked refresh token.
+    /// Any 400 or 401 answer to a refresh that names no set-up mistake is
+    /// [`Error::RefreshRefused`], a dead login too.
     pub fn is_login_gone(&self) -> bool {
-        matches!(self, Error::OAuth { error, .. } if error == "invalid_grant" || error == "invalid_token")
+        match self {
+            Error::OAuth { error, .. } => error == "invalid_grant" || error == "invalid_token",
+            Error::RefreshRefused { .. } => true,
+            _ => false,
+        }
     }
+}
+
+/// Whether an OAuth `error` code names a set-up mistake (the client, its grants, the scope, the
+/// audience) rather than a dead grant: a new sign-in would fail the same way, so the login is
+/// kept and the fix named.
+pub fn is_setup_mistake(error: &str) -> bool {
+    oauth_fix(error).is_some()
 }
 
 /// What to do about the OAuth errors that mean a set-up mistake rather than a dead login.
@@ -165,12 +192,24 @@ impl fmt::Display for Error {
                 f,
                 "{host}: the sign-in code expired before it was approved; run the command again"
             ),
-            Error::WrongPassword { host, username } => {
-                write!(
-                    f,
-                    "{host}: wrong username or password (username {username:?})"
-                )
-            }
+            Error::RefreshRefused {
+                host,
+                status,
+                reason,
+            } => write!(
+                f,
+                "{host} refused the saved refresh token (HTTP {status}, {reason})"
+            ),
+            Error::WrongPassword {
+                host,
+                username,
+                client_id,
+            } => write!(
+                f,
+                "{host}: wrong username or password (username {username:?}); or client \
+                 {client_id} may not use the password grant (ask the provider's administrator \
+                 to enable it, or use the device flow: --flow device)"
+            ),
             Error::GrantNotAllowed { host, client_id } => write!(
                 f,
                 "{host} does not allow the password flow for client {client_id} (or its client \
@@ -214,6 +253,47 @@ mod tests {
         assert!(m.contains("--scope"), "{m}");
         let m = oauth("invalid_grant").to_string();
         assert!(m.ends_with("invalid_grant"), "no fix for a dead login: {m}");
+        assert!(!m.contains('\n'), "{m}");
+    }
+
+    #[test]
+    fn a_refused_refresh_is_a_dead_login_but_a_set_up_mistake_is_not() {
+        let e = Error::RefreshRefused {
+            host: "sso.example".into(),
+            status: 400,
+            reason: "empty body".into(),
+        };
+        assert!(e.is_login_gone());
+        assert_eq!(
+            e.to_string(),
+            "sso.example refused the saved refresh token (HTTP 400, empty body)"
+        );
+        assert!(oauth("invalid_token").is_login_gone());
+        assert!(!oauth("invalid_client").is_login_gone());
+        for setup in [
+            "invalid_client",
+            "unauthorized",
+            "unauthorized_client",
+            "invalid_scope",
+        ] {
+            assert!(is_setup_mistake(setup), "{setup}");
+        }
+        assert!(!is_setup_mistake("invalid_request"));
+    }
+
+    #[test]
+    fn a_refused_password_names_both_causes() {
+        let m = Error::WrongPassword {
+            host: "sso.example".into(),
+            username: "alice".into(),
+            client_id: "cli".into(),
+        }
+        .to_string();
+        assert!(m.contains("wrong username or password"), "{m}");
+        assert!(
+            m.contains("client cli may not use the password grant"),
+            "{m}"
+        );
         assert!(!m.contains('\n'), "{m}");
     }
 }

@@ -43,10 +43,13 @@ pub fn warner(stderr: &mut dyn Write) -> impl FnMut(&str) + '_ {
     }
 }
 
-/// A usable access token and its expiry (Unix seconds).
+/// A usable access token, its expiry (Unix seconds), and what the provider granted when known
+/// (see [`Entry::granted_scope`], [`Entry::granted_audience`]).
 pub struct Token {
     pub access: Secret<String>,
     pub expires_at: i64,
+    pub granted_scope: Option<String>,
+    pub granted_audience: Option<String>,
 }
 
 /// `get`: answer git with a valid token, from the cache, a refresh, or the device flow.
@@ -225,7 +228,22 @@ pub fn store(
     if let Some(rt) = t.refresh_token {
         entry.refresh_token = Some(rt);
     }
+    // RFC 6749 §5.1: no `scope` in the answer means the scope requested.
+    let granted = t
+        .scope
+        .as_deref()
+        .map(|g| crate::oauth::http::clean(g.trim(), 2000))
+        .filter(|g| !g.is_empty())
+        .unwrap_or_else(|| entry.scope.clone());
+    let before = (entry.granted_scope.take(), entry.granted_audience.take());
+    entry.granted_scope = Some(granted);
+    entry.granted_audience = crate::oauth::claims::audience(t.access_token.expose());
     entry.updated_at = now;
+    if (&entry.granted_scope, &entry.granted_audience) != (&before.0, &before.1)
+        && let Some(note) = grant_note(entry)
+    {
+        io.say(&note);
+    }
     if let Err(e) = cache::save(files, entry) {
         io.say(&format!(
             "warning: the new tokens could not be saved ({e}); this token works until it \
@@ -235,6 +253,35 @@ pub fn store(
     Ok(Token {
         access: t.access_token,
         expires_at,
+        granted_scope: entry.granted_scope.clone(),
+        granted_audience: entry.granted_audience.clone(),
+    })
+}
+
+/// One line saying how what the provider granted differs from the request, if it does.
+pub fn grant_note(e: &Entry) -> Option<String> {
+    let mut parts = Vec::new();
+    let missing = e.scopes_not_granted();
+    if !missing.is_empty() {
+        parts.push(format!(
+            "without the requested scope {} (granted: {})",
+            missing.join(" "),
+            e.granted_scope.as_deref().unwrap_or_default()
+        ));
+    }
+    if e.audience_differs() {
+        parts.push(format!(
+            "for the audience {:?}, not the requested {:?}",
+            e.granted_audience.as_deref().unwrap_or_default(),
+            e.audience.as_deref().unwrap_or_default()
+        ));
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "note: {} issued the token {}",
+            host_of(&e.issuer),
+            parts.join(", and ")
+        )
     })
 }
 
@@ -243,6 +290,8 @@ pub fn from_entry(e: &Entry, now: i64, min_lifetime: u64) -> Option<Token> {
         .map(|(t, exp)| Token {
             access: Secret::new(t.to_string()),
             expires_at: exp,
+            granted_scope: e.granted_scope.clone(),
+            granted_audience: e.granted_audience.clone(),
         })
 }
 
@@ -344,8 +393,26 @@ pub fn status(
             "  issuer:        {}\n  client id:     {}\n  scope:         {}\n",
             e.issuer, e.client_id, e.scope
         ));
+        if let Some(g) = &e.granted_scope {
+            let missing = e.scopes_not_granted();
+            out.push_str(&format!("  granted scope: {g}"));
+            if !missing.is_empty() {
+                out.push_str(&format!(
+                    " (differs from the request: {} not granted)",
+                    missing.join(" ")
+                ));
+            }
+            out.push('\n');
+        }
         if let Some(a) = &e.audience {
             out.push_str(&format!("  audience:      {a}\n"));
+        }
+        if let Some(g) = &e.granted_audience {
+            out.push_str(&format!("  token audience: {g}"));
+            if e.audience_differs() {
+                out.push_str(" (differs from the request)");
+            }
+            out.push('\n');
         }
         let access = match (e.access_token.is_some(), e.expires_at) {
             (true, Some(exp)) if exp > now => {

@@ -38,7 +38,8 @@ impl Format {
     }
 }
 
-/// Facts about the token that `json` reports.
+/// Facts about the token that `json` reports: what was requested (the token itself carries
+/// what was granted, when known).
 pub struct Describe<'a> {
     pub issuer: &'a str,
     pub scope: &'a str,
@@ -57,13 +58,28 @@ pub fn render(
         Format::Raw => format!("{token}\n"),
         Format::Header => format!("Authorization: Bearer {token}\n"),
         Format::Json => {
+            // `scope` and `audience` are what the provider granted when known (the token
+            // response's scope, the JWT's aud), else what was requested; the request is
+            // reported beside them, and `grant_differs` says whether they disagree.
+            let scope = t.granted_scope.as_deref().unwrap_or(d.scope);
+            let audience = t.granted_audience.as_deref().or(d.audience);
+            let asked: Vec<&str> = d.scope.split_whitespace().collect();
+            let got: Vec<&str> = scope.split_whitespace().collect();
+            let scope_differs = asked.iter().any(|s| !got.contains(s));
+            let audience_differs = match (d.audience, t.granted_audience.as_deref()) {
+                (Some(asked), Some(got)) => !got.split_whitespace().any(|a| a == asked),
+                _ => false,
+            };
             let v = serde_json::json!({
                 "access_token": token,
                 "token_type": "Bearer",
                 "expires_at": t.expires_at,
                 "issuer": d.issuer,
-                "scope": d.scope,
-                "audience": d.audience,
+                "scope": scope,
+                "audience": audience,
+                "requested_scope": d.scope,
+                "requested_audience": d.audience,
+                "grant_differs": scope_differs || audience_differs,
             });
             format!("{v}\n")
         }
@@ -168,6 +184,8 @@ mod tests {
         Token {
             access: Secret::new("AT".into()),
             expires_at: 1_800_000_000,
+            granted_scope: None,
+            granted_audience: None,
         }
     }
     const D: Describe = Describe {
@@ -194,6 +212,41 @@ mod tests {
         assert_eq!(e["kind"], "ExecCredential");
         assert_eq!(e["status"]["expirationTimestamp"], "2027-01-15T08:00:00Z");
         assert!(Format::parse("yaml").is_err());
+    }
+
+    #[test]
+    fn json_reports_what_was_granted_and_what_was_asked() {
+        let none = |_: &str| None;
+        let json = |t: &Token, d: &Describe| -> serde_json::Value {
+            serde_json::from_str(&render(Format::Json, t, d, &none).unwrap()).unwrap()
+        };
+        let asked = Describe {
+            issuer: "https://iam.example/",
+            scope: "openid profile",
+            audience: Some("https://api.example"),
+        };
+        // Unknown grant: the request, as before.
+        let j = json(&tok(), &asked);
+        assert_eq!(
+            (&j["scope"], &j["audience"], &j["grant_differs"]),
+            (
+                &"openid profile".into(),
+                &"https://api.example".into(),
+                &false.into()
+            )
+        );
+        let mut t = tok();
+        t.granted_scope = Some("openid".into());
+        t.granted_audience = Some("openid offline_access".into());
+        let j = json(&t, &asked);
+        assert_eq!(j["scope"], "openid");
+        assert_eq!(j["audience"], "openid offline_access");
+        assert_eq!(j["requested_scope"], "openid profile");
+        assert_eq!(j["requested_audience"], "https://api.example");
+        assert_eq!(j["grant_differs"], true);
+        t.granted_scope = Some("profile openid email".into());
+        t.granted_audience = Some("https://api.example".into());
+        assert_eq!(json(&t, &asked)["grant_differs"], false);
     }
 
     #[test]
@@ -228,6 +281,8 @@ mod tests {
         let t = Token {
             access: Secret::new(SECRET.into()),
             expires_at: 1_800_000_000,
+            granted_scope: None,
+            granted_audience: None,
         };
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap().to_string();

@@ -6,9 +6,9 @@
 //! stripped of control characters first: a hostile provider must not drive the terminal.
 
 use crate::browser::{self, Opener};
-use crate::encoding::jwt_subject;
 use crate::error::Result;
 use crate::helper::format_time;
+use crate::oauth::claims::display_name;
 use crate::oauth::device::{self, DeviceAuthorization, human_duration};
 use crate::oauth::http::clean;
 use crate::oauth::{Client, TokenResponse};
@@ -131,14 +131,15 @@ pub fn instructions(
     text
 }
 
-/// "git-credential-iam: signed in to HOST as SUBJECT, token valid until TIME": the subject from
-/// the ID token, else from the access token when it is a JWT, else left out.
+/// "git-credential-iam: signed in to HOST as WHO, token valid until TIME": who from the ID
+/// token, else from the access token when it is a JWT, else left out; `preferred_username`,
+/// else `name`, else `email`, else `sub` ([`display_name`]).
 pub fn signed_in(host: &str, t: &TokenResponse, now: i64) -> String {
     let who = t
         .id_token
         .as_ref()
-        .and_then(|j| jwt_subject(j.expose()))
-        .or_else(|| jwt_subject(t.access_token.expose()))
+        .and_then(|j| display_name(j.expose()))
+        .or_else(|| display_name(t.access_token.expose()))
         .map(|s| format!(" as {}", clean(&s, 100)))
         .unwrap_or_default();
     format!(
@@ -310,6 +311,15 @@ mod tests {
              2023-11-14T23:13:20Z"
         );
         assert!(!line.contains(&access));
+        // glewlwyd: no preferred_username; the name, else the email, before the opaque sub.
+        t.id_token = Some(Secret::new(jwt(
+            r#"{"sub":"SLLUFrKv1EM6jqYlIUHrPHSuFCbyFmUs","name":"Alice Liddell","email":"alice@example.org"}"#,
+        )));
+        assert!(signed_in("iam.example", &t, 1_700_000_000).contains(" as Alice Liddell,"));
+        t.id_token = Some(Secret::new(jwt(
+            r#"{"sub":"SLLUFrKv1EM6jqYlIUHrPHSuFCbyFmUs","email":"alice@example.org"}"#,
+        )));
+        assert!(signed_in("iam.example", &t, 1_700_000_000).contains(" as alice@example.org,"));
         t.id_token = None;
         assert!(signed_in("iam.example", &t, 1_700_000_000).contains(" as uuid-1,"));
         t.access_token = Secret::new("opaque".into());

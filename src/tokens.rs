@@ -153,10 +153,15 @@ pub fn import(
             entry.access_token = Some(token.clone());
             entry.expires_at = Some(exp);
             entry.updated_at = (io.clock)();
+            // Nothing was granted in our sight: what the token says about itself, if readable.
+            entry.granted_scope = None;
+            entry.granted_audience = crate::oauth::claims::audience(token.expose());
             cache::save(&files, &entry)?;
             Token {
                 access: token,
                 expires_at: exp,
+                granted_scope: None,
+                granted_audience: entry.granted_audience.clone(),
             }
         }
     };

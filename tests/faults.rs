@@ -1191,3 +1191,456 @@ fn a_fresh_discovery_is_not_fetched_twice_and_a_timeout_does_not_refetch() {
         hang.paths()
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// Issue 15: answers of providers that are not IAM (glewlwyd's empty 400/403, a server that does
+// not form-decode Basic credentials) and what the provider granted.
+
+/// A refresh refused with HTTP `status` and `body`, non-interactively: the dead login is
+/// dropped and the helper asks for a sign-in (exit 3). Returns stderr.
+fn refresh_refused_is_a_dead_login(status: u16, body: &'static str) -> String {
+    let fake = Scripted::start(move |base, req| {
+        discovery(base, req).unwrap_or_else(|| (status, body.to_string()))
+    });
+    let (home, file) = seeded(&fake.url);
+    let out = helper(home.path(), &fake.url, &["--non-interactive"], "get");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "login needed: {stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("no longer valid") && stderr.contains("git-credential-iam login"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(RT), "{stderr}");
+    let cached = std::fs::read_to_string(&file).unwrap();
+    assert!(!cached.contains(RT), "the dead refresh token is dropped");
+    assert_eq!(
+        fake.paths().iter().filter(|p| *p == "/token").count(),
+        1,
+        "one refresh, no retry: {:?}",
+        fake.paths()
+    );
+    stderr
+}
+
+#[test]
+fn refresh_refused_with_an_empty_400_is_a_dead_login() {
+    let e = refresh_refused_is_a_dead_login(400, "");
+    assert!(e.contains("HTTP 400, empty body"), "{e}");
+}
+
+#[test]
+fn refresh_refused_with_an_empty_401_is_a_dead_login() {
+    let e = refresh_refused_is_a_dead_login(401, "");
+    assert!(e.contains("HTTP 401"), "{e}");
+}
+
+#[test]
+fn refresh_refused_with_another_oauth_error_is_a_dead_login() {
+    let e = refresh_refused_is_a_dead_login(400, r#"{"error":"invalid_request"}"#);
+    assert!(e.contains("invalid_request"), "{e}");
+}
+
+/// A refused refresh with a person at hand starts a new sign-in at once.
+#[test]
+fn refresh_refused_with_an_empty_400_signs_in_again() {
+    let fake = Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| match req.path.as_str() {
+            "/device" => (
+                200,
+                format!(
+                    r#"{{"device_code":"DEVCODE-SECRET","user_code":"ABCD-EFGH","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
+                ),
+            ),
+            _ if req.body.contains("grant_type=refresh_token") => (400, String::new()),
+            _ => (200, GOOD_TOKEN.into()),
+        })
+    });
+    let (home, file) = seeded(&fake.url);
+    let out = helper(home.path(), &fake.url, &["--interactive"], "get");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(support::answered_password(&text(&out.stdout)), "NEW-ACCESS");
+    assert!(stderr.contains("a new sign-in is needed"), "{stderr}");
+    assert!(fake.paths().contains(&"/device".to_string()));
+    assert!(!std::fs::read_to_string(&file).unwrap().contains(RT));
+}
+
+/// A client set-up mistake on a refresh is no dead login: the refresh token is kept.
+#[test]
+fn refresh_refused_for_a_set_up_mistake_keeps_the_login() {
+    let fake = Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| (400, r#"{"error":"invalid_scope"}"#.into()))
+    });
+    let (home, file) = seeded(&fake.url);
+    let out = helper(home.path(), &fake.url, &["--non-interactive"], "get");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("--scope"), "{stderr}");
+    assert!(std::fs::read_to_string(&file).unwrap().contains(RT));
+}
+
+/// 429 (and 5xx, network failures) stay transient: a cached token that still works a little
+/// while is served, and the login is kept.
+#[test]
+fn refresh_answered_429_serves_the_cached_token_while_it_lasts() {
+    let fake = Scripted::start(|base, req| {
+        discovery(base, req).unwrap_or_else(|| (429, r#"{"error":"slow_down"}"#.into()))
+    });
+    let soon = unix_now() + 30;
+    let (home, file) = seed_cache(
+        &fake.url,
+        &format!(r#""access_token":"STILL-GOOD","expires_at":{soon},"refresh_token":"{RT}""#),
+    );
+    let out = helper(home.path(), &fake.url, &["--non-interactive"], "get");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(support::answered_password(&text(&out.stdout)), "STILL-GOOD");
+    assert!(
+        stderr.contains("cannot refresh") && stderr.contains("429"),
+        "{stderr}"
+    );
+    assert!(std::fs::read_to_string(&file).unwrap().contains(RT));
+}
+
+/// Runs the password flow (username `alice`, password from a file) against `fake`.
+fn password_flow(fake: &Scripted, extra: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let pw = home.path().join("pw");
+    std::fs::write(&pw, "PASSWORD-SECRET\n").unwrap();
+    let mut args = vec![
+        "--flow",
+        "password",
+        "--username",
+        "alice",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = run(home.path(), &fake.url, &args, "token", "");
+    drop(home);
+    out
+}
+
+#[test]
+fn password_refused_with_an_empty_403_is_a_wrong_password() {
+    for status in [400, 401, 403] {
+        let fake = Scripted::start(move |base, req| {
+            discovery(base, req).unwrap_or_else(|| (status, String::new()))
+        });
+        let out = password_flow(&fake, &[]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{stderr}");
+        assert!(
+            stderr.contains("wrong username or password (username \"alice\")")
+                && stderr.contains("client cli may not use the password grant"),
+            "HTTP {status}: {stderr}"
+        );
+        assert!(!stderr.contains("PASSWORD-SECRET"), "{stderr}");
+    }
+    let fake = Scripted::start(|base, req| discovery(base, req).unwrap_or((503, String::new())));
+    let stderr = text(&password_flow(&fake, &[]).stderr);
+    assert!(
+        stderr.contains("HTTP 503") && !stderr.contains("wrong username"),
+        "{stderr}"
+    );
+}
+
+/// One request with its `Authorization` header.
+#[derive(Clone, Debug)]
+struct Authed {
+    path: String,
+    authorization: String,
+    body: String,
+}
+
+/// A provider that, like glewlwyd, compares the Basic password byte for byte with the secret
+/// (no form-decoding) and answers anything else with an empty 400. `post` adds
+/// `client_secret_post` to its discovery document (and accepts it).
+struct RawBasicProvider {
+    url: String,
+    seen: Arc<Mutex<Vec<Authed>>>,
+}
+
+impl RawBasicProvider {
+    fn start(post: bool) -> RawBasicProvider {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (seen2, base) = (seen.clone(), url.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut r = BufReader::new(&stream);
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap_or(0);
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let (mut len, mut authorization) = (0usize, String::new());
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                    let lower = h.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if lower.starts_with("authorization:") {
+                        authorization = h["authorization:".len()..].trim().to_string();
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body);
+                let body = String::from_utf8_lossy(&body).into_owned();
+                seen2.lock().unwrap().push(Authed {
+                    path: path.clone(),
+                    authorization: authorization.clone(),
+                    body: body.clone(),
+                });
+                let raw = format!(
+                    "Basic {}",
+                    support::base64(format!("cli:{CLIENT_SECRET}").as_bytes())
+                );
+                let posted = format!("client_secret={}", support::form_urlencode(CLIENT_SECRET));
+                let (status, reply) = if path == "/.well-known/openid-configuration" {
+                    let methods = if post {
+                        r#""client_secret_basic","client_secret_post""#
+                    } else {
+                        r#""client_secret_basic""#
+                    };
+                    (
+                        200,
+                        format!(
+                            r#"{{"issuer":"{base}","token_endpoint":"{base}/token","token_endpoint_auth_methods_supported":[{methods}]}}"#
+                        ),
+                    )
+                } else if authorization == raw || (post && body.contains(&posted)) {
+                    (200, GOOD_TOKEN.to_string())
+                } else {
+                    (400, String::new())
+                };
+                let mut s = &stream;
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                    reply.len()
+                );
+            }
+        });
+        RawBasicProvider { url, seen }
+    }
+
+    fn token_requests(&self) -> Vec<Authed> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .filter(|a| a.path == "/token")
+            .cloned()
+            .collect()
+    }
+}
+
+/// A secret with `+ / =` (and `%`, a space) at a provider that does not form-decode Basic
+/// credentials: the RFC form first, then the raw secret once, remembered for the issuer, so the
+/// next run sends the raw secret at once. The secret never reaches stderr.
+#[test]
+fn a_secret_the_provider_does_not_form_decode_is_sent_raw_once_refused_and_remembered() {
+    let fake = RawBasicProvider::start(false);
+    let (home, _file) = seeded(&fake.url);
+    let f = secret_file(home.path());
+    let out = run(
+        home.path(),
+        &fake.url,
+        &["--non-interactive", "--client-secret-file", &f],
+        "token",
+        "",
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(text(&out.stdout), "NEW-ACCESS\n");
+    let encoded = support::basic_auth("cli", CLIENT_SECRET);
+    let raw = format!(
+        "Basic {}",
+        support::base64(format!("cli:{CLIENT_SECRET}").as_bytes())
+    );
+    let sent: Vec<String> = fake
+        .token_requests()
+        .iter()
+        .map(|a| a.authorization.clone())
+        .collect();
+    assert_eq!(
+        sent,
+        [encoded.clone(), raw.clone()],
+        "RFC form first, then raw"
+    );
+    let remembered: Vec<PathBuf> = cached_discovery(home.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with("-client-auth.json"))
+        .collect();
+    assert_eq!(
+        remembered.len(),
+        1,
+        "remembered beside the discovery document"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&remembered[0])
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(
+        !std::fs::read_to_string(&remembered[0])
+            .unwrap()
+            .contains("s3cret")
+    );
+    assert!(
+        !stderr.contains(CLIENT_SECRET) && !stderr.contains("s3cret"),
+        "{stderr}"
+    );
+
+    // The next refresh (the access token forgotten) sends the raw secret at once.
+    let (home2, _) = seeded(&fake.url);
+    std::fs::copy(
+        &remembered[0],
+        home2
+            .path()
+            .join("cache")
+            .join(remembered[0].file_name().unwrap()),
+    )
+    .unwrap();
+    let f2 = secret_file(home2.path());
+    let before = fake.token_requests().len();
+    let out = run(
+        home2.path(),
+        &fake.url,
+        &["--non-interactive", "--client-secret-file", &f2],
+        "token",
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let after: Vec<String> = fake.token_requests()[before..]
+        .iter()
+        .map(|a| a.authorization.clone())
+        .collect();
+    assert_eq!(after, [raw], "one request, the remembered way");
+}
+
+/// Raw Basic is the retry even when discovery lists `client_secret_post` (Basic works at every
+/// endpoint that takes Basic; glewlwyd's revocation endpoint takes nothing else).
+#[test]
+fn a_refused_encoded_secret_is_retried_raw_even_when_post_is_listed() {
+    let fake = RawBasicProvider::start(true);
+    let (home, _file) = seeded(&fake.url);
+    let f = secret_file(home.path());
+    let out = run(
+        home.path(),
+        &fake.url,
+        &["--non-interactive", "--client-secret-file", &f],
+        "token",
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let reqs = fake.token_requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(
+        reqs[0].authorization,
+        support::basic_auth("cli", CLIENT_SECRET)
+    );
+    assert_eq!(
+        reqs[1].authorization,
+        format!(
+            "Basic {}",
+            support::base64(format!("cli:{CLIENT_SECRET}").as_bytes())
+        )
+    );
+    assert!(!reqs[1].body.contains("client_secret"), "{reqs:?}");
+}
+
+/// A secret that form-encoding leaves as it is is never sent twice: a refused refresh is a
+/// refused refresh.
+#[test]
+fn a_secret_encoding_does_not_change_is_not_retried() {
+    let fake = RawBasicProvider::start(false);
+    let (home, file) = seeded(&fake.url);
+    let f = home.path().join("plain.secret");
+    std::fs::write(&f, "plainsecret\n").unwrap();
+    let out = run(
+        home.path(),
+        &fake.url,
+        &[
+            "--non-interactive",
+            "--client-secret-file",
+            f.to_str().unwrap(),
+        ],
+        "token",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(fake.token_requests().len(), 1);
+    assert!(!std::fs::read_to_string(&file).unwrap().contains(RT));
+}
+
+/// A JWT access token with `aud` and a token response whose `scope` is narrower than the
+/// request: `token --format json` and `status` report the grant and say it differs.
+#[test]
+fn the_granted_scope_and_audience_are_recorded_and_reported() {
+    let claims = r#"{"aud":"openid offline_access","exp":4102444800,"sub":"S"}"#;
+    let jwt = format!(
+        "h.{}.s",
+        support::base64(claims.as_bytes())
+            .trim_end_matches('=')
+            .replace('+', "-")
+            .replace('/', "_")
+    );
+    let body = format!(
+        r#"{{"access_token":"{jwt}","token_type":"Bearer","expires_in":3600,"scope":"openid"}}"#
+    );
+    let fake = Scripted::start(move |base, req| {
+        discovery(base, req).unwrap_or_else(|| (200, body.clone()))
+    });
+    let (home, file) = seeded(&fake.url);
+    let out = run(
+        home.path(),
+        &fake.url,
+        &[
+            "--non-interactive",
+            "--audience",
+            "https://api.example",
+            "--format",
+            "json",
+        ],
+        "token",
+        "",
+    );
+    let stderr = text(&out.stderr);
+    // The seeded login has no audience: this asks a narrower token of it.
+    assert!(out.status.success(), "{stderr}");
+    let j: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(j["scope"], "openid");
+    assert_eq!(j["requested_scope"], "openid offline_access");
+    assert_eq!(j["audience"], "openid offline_access");
+    assert_eq!(j["requested_audience"], "https://api.example");
+    assert_eq!(j["grant_differs"], true);
+    assert!(
+        stderr.contains("without the requested scope offline_access")
+            && stderr.contains("not the requested \"https://api.example\""),
+        "{stderr}"
+    );
+    let cached = std::fs::read_to_string(&file).unwrap();
+    assert!(cached.contains(RT), "the account's login is kept");
+
+    let out = run(home.path(), &fake.url, &[], "status", "");
+    let status = text(&out.stdout);
+    assert!(
+        status.contains(
+            "granted scope: openid (differs from the request: offline_access not granted)"
+        ),
+        "{status}"
+    );
+    assert!(
+        status.contains("token audience: openid offline_access (differs from the request)"),
+        "{status}"
+    );
+    assert!(!status.contains(&jwt), "{status}");
+}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::http::{Http, describe_body};
+use super::http::{AuthMethod, Http, describe_body};
 use crate::cache::{fnv1a, write_atomic};
 use crate::error::{Error, Result};
 use crate::trust::{checked, host_of};
@@ -32,6 +32,18 @@ pub struct Endpoints {
     pub introspection_endpoint: Option<String>,
     #[serde(default)]
     pub grant_types_supported: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+}
+
+impl Endpoints {
+    /// Whether the document lists `client_secret_post` among the token endpoint's client
+    /// authentication methods.
+    pub fn offers_secret_post(&self) -> bool {
+        self.token_endpoint_auth_methods_supported
+            .as_ref()
+            .is_some_and(|m| m.iter().any(|m| m == "client_secret_post"))
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -51,6 +63,45 @@ pub fn discovery_url(issuer: &str) -> String {
 /// Where the document of `issuer` is cached.
 pub fn cache_path(cache_dir: &Path, issuer: &str) -> PathBuf {
     cache_dir.join(format!("discovery-{:016x}.json", fnv1a(issuer.as_bytes())))
+}
+
+/// Where the client authentication method that worked at `issuer` is remembered (beside its
+/// discovery document; the `discovery-` prefix keeps it out of the account listings).
+pub fn auth_method_path(cache_dir: &Path, issuer: &str) -> PathBuf {
+    cache_dir.join(format!(
+        "discovery-{:016x}-client-auth.json",
+        fnv1a(issuer.as_bytes())
+    ))
+}
+
+#[derive(Serialize, Deserialize)]
+struct RememberedAuth {
+    issuer: String,
+    method: AuthMethod,
+}
+
+/// The client authentication method remembered for `issuer`, if any.
+pub fn remembered_auth_method(cache_dir: &Path, issuer: &str) -> Option<AuthMethod> {
+    let bytes = std::fs::read(auth_method_path(cache_dir, issuer)).ok()?;
+    serde_json::from_slice::<RememberedAuth>(&bytes)
+        .ok()
+        .filter(|r| r.issuer == issuer)
+        .map(|r| r.method)
+}
+
+/// Remembers `method` for `issuer` (atomically, mode 0600; the RFC form forgets). Best effort:
+/// without the file, the next run finds the method again with one extra request.
+pub fn remember_auth_method(cache_dir: &Path, issuer: &str, method: AuthMethod) {
+    let path = auth_method_path(cache_dir, issuer);
+    if method == AuthMethod::Basic {
+        let _ = std::fs::remove_file(path);
+        return;
+    }
+    let r = RememberedAuth {
+        issuer: issuer.to_string(),
+        method,
+    };
+    let _ = write_atomic(&path, &serde_json::to_vec(&r).expect("serializes"));
 }
 
 /// The endpoints of `issuer`: from the cache when fresh, else fetched, validated and cached.
@@ -211,6 +262,36 @@ mod tests {
             let e = parse_discovery(issuer, bad).unwrap_err().to_string();
             assert!(!e.contains('\n'), "{e}");
         }
+    }
+
+    #[test]
+    fn the_client_auth_method_is_remembered_per_issuer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = ("https://a.example/", "https://b.example/");
+        assert_eq!(remembered_auth_method(dir.path(), a), None);
+        remember_auth_method(dir.path(), a, AuthMethod::BasicRaw);
+        assert_eq!(
+            remembered_auth_method(dir.path(), a),
+            Some(AuthMethod::BasicRaw)
+        );
+        assert_eq!(remembered_auth_method(dir.path(), b), None);
+        remember_auth_method(dir.path(), a, AuthMethod::Post);
+        assert_eq!(
+            remembered_auth_method(dir.path(), a),
+            Some(AuthMethod::Post)
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(auth_method_path(dir.path(), a))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        remember_auth_method(dir.path(), a, AuthMethod::Basic);
+        assert_eq!(remembered_auth_method(dir.path(), a), None);
+        assert!(!auth_method_path(dir.path(), a).exists());
     }
 
     #[test]

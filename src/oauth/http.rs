@@ -37,6 +37,30 @@ pub struct ClientAuth {
     pub secret: Option<Secret<String>>,
 }
 
+impl ClientAuth {
+    /// Whether RFC 6749 §2.3.1's form-encoding changes the id or the secret (a `+`, `/`, `=`,
+    /// `%` or space in it): only then can a provider that does not decode Basic credentials
+    /// refuse the encoded form.
+    pub fn encoding_matters(&self) -> bool {
+        let changed = |s: &str| form_urlencode(s) != s;
+        self.secret.is_some()
+            && (changed(&self.client_id)
+                || self.secret.as_ref().is_some_and(|s| changed(s.expose())))
+    }
+}
+
+/// How a confidential client presents its secret. RFC 6749 §2.3.1 says HTTP Basic with the id
+/// and the secret each form-encoded first ([`AuthMethod::Basic`]); some providers (glewlwyd) do
+/// not decode them, so a secret with `+ / =` only works sent as it is ([`AuthMethod::BasicRaw`])
+/// or in the form ([`AuthMethod::Post`], `client_secret_post`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    Basic,
+    BasicRaw,
+    Post,
+}
+
 /// A failed request: the error, and whether the request surely never reached the server (the
 /// host is unknown or refused/unreachable at connect time, never a timeout), so that sending it
 /// again elsewhere cannot redeem anything twice.
@@ -92,15 +116,18 @@ impl Http {
     /// form-urlencoded before base64) for confidential clients, `client_id` in the form for
     /// public ones.
     pub fn post_form(&self, url: &str, form: &[(&str, &str)], auth: &ClientAuth) -> Result<Reply> {
-        self.try_post_form(url, form, auth).map_err(|f| f.error)
+        self.try_post_form(url, form, auth, AuthMethod::Basic)
+            .map_err(|f| f.error)
     }
 
-    /// [`Http::post_form`], telling a request that never reached the server from other failures.
+    /// [`Http::post_form`] with the client secret presented as `method`, telling a request that
+    /// never reached the server from other failures.
     pub fn try_post_form(
         &self,
         url: &str,
         form: &[(&str, &str)],
         auth: &ClientAuth,
+        method: AuthMethod,
     ) -> std::result::Result<Reply, Failure> {
         let mut body = String::new();
         let mut add = |k: &str, v: &str| {
@@ -119,19 +146,27 @@ impl Http {
             .post(url)
             .header("Accept", "application/json")
             .header("Content-Type", "application/x-www-form-urlencoded");
-        match &auth.secret {
-            Some(secret) => {
-                let pair = format!(
-                    "{}:{}",
-                    form_urlencode(&auth.client_id),
-                    form_urlencode(secret.expose())
-                );
+        match (&auth.secret, method) {
+            (Some(secret), AuthMethod::Post) => {
+                add("client_id", &auth.client_id);
+                add("client_secret", secret.expose());
+            }
+            (Some(secret), basic) => {
+                let pair = if basic == AuthMethod::BasicRaw {
+                    format!("{}:{}", auth.client_id, secret.expose())
+                } else {
+                    format!(
+                        "{}:{}",
+                        form_urlencode(&auth.client_id),
+                        form_urlencode(secret.expose())
+                    )
+                };
                 req = req.header(
                     "Authorization",
                     format!("Basic {}", base64(pair.as_bytes())),
                 );
             }
-            None => add("client_id", &auth.client_id),
+            (None, _) => add("client_id", &auth.client_id),
         }
         let resp = req.send(body.as_bytes()).map_err(|e| Failure {
             unreachable: never_sent(&e),

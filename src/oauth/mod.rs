@@ -4,6 +4,7 @@
 //! cached discovery document is unreachable or answers 404, the client forgets the document,
 //! fetches it once more and retries the request once ([`Client::post_to`]).
 
+pub mod claims;
 pub mod device;
 pub mod discovery;
 pub mod http;
@@ -21,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::trust::host_of;
 use discovery::Endpoints;
-use http::{ClientAuth, Http, oauth_error};
+use http::{AuthMethod, ClientAuth, Http, oauth_error};
 
 /// A successful token response.
 #[derive(Debug, Deserialize)]
@@ -113,6 +114,36 @@ pub fn parse_token_response(host: &str, body: &[u8]) -> Result<TokenResponse> {
     Ok(t)
 }
 
+/// The one other way to present the secret after `first` was refused: the RFC 6749 §2.3.1
+/// form when another way was remembered; else the raw secret in Basic, which works at every
+/// endpoint that takes Basic (glewlwyd's revocation endpoint takes only Basic); else, when the
+/// client id holds a `:` that raw Basic cannot carry, `client_secret_post` if discovery lists it.
+fn fallback_method(
+    first: AuthMethod,
+    client_id: &str,
+    offers_post: impl FnOnce() -> bool,
+) -> AuthMethod {
+    if first != AuthMethod::Basic {
+        AuthMethod::Basic
+    } else if client_id.contains(':') && offers_post() {
+        AuthMethod::Post
+    } else {
+        AuthMethod::BasicRaw
+    }
+}
+
+/// Whether a reply refuses the client itself: 400 or 401 with `invalid_client`, or with no
+/// body at all (glewlwyd).
+fn refuses_client(reply: &http::Reply) -> bool {
+    #[derive(Deserialize)]
+    struct E {
+        error: String,
+    }
+    matches!(reply.status, 400 | 401)
+        && (reply.body.iter().all(u8::is_ascii_whitespace)
+            || serde_json::from_slice::<E>(&reply.body).is_ok_and(|e| e.error == "invalid_client"))
+}
+
 /// The provider, as seen by one run.
 pub struct Client<'a> {
     settings: &'a Settings,
@@ -124,6 +155,8 @@ pub struct Client<'a> {
     from_cache: Cell<bool>,
     /// The document fetched again after an endpoint of a cached one failed (at most once).
     refetched: OnceCell<Endpoints>,
+    /// How the client secret is presented: the RFC form, or what was remembered for the issuer.
+    method: Cell<AuthMethod>,
     now: i64,
 }
 
@@ -149,6 +182,11 @@ impl<'a> Client<'a> {
     /// Builds the client: reads the client secret file and builds the HTTP agent.
     pub fn new(settings: &'a Settings, now: i64) -> Result<Client<'a>> {
         crate::trust::checked(&settings.issuer, "issuer")?;
+        let secret = settings.client_secret()?;
+        let method = match &secret {
+            Some(_) => discovery::remembered_auth_method(&settings.cache_dir, &settings.issuer),
+            None => None,
+        };
         Ok(Client {
             settings,
             http: Http::new(
@@ -158,11 +196,12 @@ impl<'a> Client<'a> {
             )?,
             auth: ClientAuth {
                 client_id: settings.client_id.clone(),
-                secret: settings.client_secret()?,
+                secret,
             },
             endpoints: OnceCell::new(),
             from_cache: Cell::new(false),
             refetched: OnceCell::new(),
+            method: Cell::new(method.unwrap_or(AuthMethod::Basic)),
             now,
         })
     }
@@ -209,7 +248,7 @@ impl<'a> Client<'a> {
             let Some(url) = which.url(self.endpoints()?).cloned() else {
                 return Ok(None);
             };
-            let failed = match self.http.try_post_form(&url, form, &self.auth) {
+            let failed = match self.post_authenticated(&url, form) {
                 Ok(reply) if reply.status == 404 => Ok((url, reply)),
                 Ok(reply) => return Ok(Some((url, reply))),
                 Err(f) if f.unreachable => Err(f.error),
@@ -221,7 +260,40 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// Refreshes. Sends `scope` and `audience` again (IAM drops the audience otherwise).
+    /// POSTs `form` to `url` with the client's credentials. A confidential client whose secret
+    /// form-encoding changes, refused as a client (400/401 with `invalid_client` or no body), tries
+    /// once more the other way ([`fallback_method`]). A retry the provider gets past (any answer
+    /// but a client refusal or a 5xx) is remembered for the issuer.
+    fn post_authenticated(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> std::result::Result<http::Reply, http::Failure> {
+        let first = self.method.get();
+        let reply = self.http.try_post_form(url, form, &self.auth, first)?;
+        if !self.auth.encoding_matters() || !refuses_client(&reply) {
+            return Ok(reply);
+        }
+        let offers_post = || self.endpoints().is_ok_and(Endpoints::offers_secret_post);
+        let other = fallback_method(first, &self.auth.client_id, offers_post);
+        let retry = match self.http.try_post_form(url, form, &self.auth, other) {
+            Ok(r) => r,
+            Err(_) => return Ok(reply),
+        };
+        if refuses_client(&retry) || retry.status >= 500 {
+            return Ok(reply);
+        }
+        self.method.set(other);
+        let s = self.settings;
+        discovery::remember_auth_method(&s.cache_dir, &s.issuer, other);
+        Ok(retry)
+    }
+
+    /// Refreshes. Sends `scope` and `audience` again (IAM drops the audience otherwise). A 400
+    /// or 401 means the grant is unusable whatever the body says (glewlwyd answers a used or
+    /// revoked refresh token with an empty 400): [`Error::RefreshRefused`], a dead login,
+    /// unless the provider names a set-up mistake (the client, the scope, the audience). 5xx, 429
+    /// and network failures stay transient.
     pub fn refresh(&self, refresh_token: &Secret<String>) -> Result<TokenResponse> {
         let mut form = vec![
             ("grant_type", "refresh_token"),
@@ -231,15 +303,47 @@ impl<'a> Client<'a> {
         if let Some(aud) = &self.settings.audience {
             form.push(("audience", aud));
         }
-        self.token_request(&form, &[refresh_token.expose()])
+        let (url, reply) = self.token_reply(&form)?;
+        if (200..300).contains(&reply.status) {
+            return parse_token_response(&host_of(&url), &reply.body);
+        }
+        let e = self.provider_error(&url, &reply, &[refresh_token.expose()]);
+        let setup =
+            matches!(&e, Error::OAuth { error, .. } if crate::error::is_setup_mistake(error));
+        Err(match e {
+            e if !matches!(reply.status, 400 | 401) || e.is_login_gone() || setup => e,
+            Error::OAuth {
+                host,
+                status,
+                error,
+                description,
+            } => Error::RefreshRefused {
+                host,
+                status,
+                reason: match description {
+                    Some(d) => format!("{error}: {d}"),
+                    None => error,
+                },
+            },
+            _ => Error::RefreshRefused {
+                host: host_of(&url),
+                status: reply.status,
+                reason: format!("{} body", http::describe_body(&reply.body)),
+            },
+        })
+    }
+
+    /// POSTs `form` to the token endpoint: the endpoint's URL and the reply, whatever its status.
+    pub(crate) fn token_reply(&self, form: &[(&str, &str)]) -> Result<(String, http::Reply)> {
+        Ok(self
+            .post_to(Endpoint::Token, form)?
+            .expect("a token endpoint is required"))
     }
 
     /// POSTs to the token endpoint and parses a token response or an OAuth error. Every value in
     /// `secrets` is removed from error messages.
     pub fn token_request(&self, form: &[(&str, &str)], secrets: &[&str]) -> Result<TokenResponse> {
-        let (url, reply) = self
-            .post_to(Endpoint::Token, form)?
-            .expect("a token endpoint is required");
+        let (url, reply) = self.token_reply(form)?;
         if !(200..300).contains(&reply.status) {
             return Err(self.provider_error(&url, &reply, secrets));
         }
@@ -499,6 +603,26 @@ mod tests {
         let t = response(r#"{"access_token":"a","expires_in":9223372036854775807}"#);
         assert_eq!(t.expires_at(i64::MAX - 5), i64::MAX);
         assert_eq!(t.expires_at(i64::MIN), i64::MIN + MAX_TOKEN_LIFETIME_SECS);
+    }
+
+    #[test]
+    fn the_fallback_client_authentication() {
+        use AuthMethod::*;
+        assert_eq!(fallback_method(Basic, "cli", || true), BasicRaw);
+        assert_eq!(fallback_method(Basic, "urn:cli", || true), Post);
+        assert_eq!(fallback_method(Basic, "urn:cli", || false), BasicRaw);
+        assert_eq!(fallback_method(BasicRaw, "cli", || true), Basic);
+        assert_eq!(fallback_method(Post, "urn:cli", || true), Basic);
+        let reply = |status, body: &str| http::Reply {
+            status,
+            body: body.as_bytes().to_vec(),
+        };
+        assert!(refuses_client(&reply(400, "")));
+        assert!(refuses_client(&reply(401, " \n")));
+        assert!(refuses_client(&reply(401, r#"{"error":"invalid_client"}"#)));
+        assert!(!refuses_client(&reply(400, r#"{"error":"invalid_grant"}"#)));
+        assert!(!refuses_client(&reply(403, "")));
+        assert!(!refuses_client(&reply(500, "")));
     }
 
     #[test]

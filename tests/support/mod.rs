@@ -1733,3 +1733,8 @@ impl Drop for Apache {
         }
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// a second provider: glewlwyd (tests/support/glewlwyd.rs)
+
+pub mod glewlwyd;
