@@ -76,17 +76,6 @@ pub fn jwt_exp(token: &str) -> Option<i64> {
     jwt_claims(token)?.get("exp")?.as_i64()
 }
 
-/// Who a JWT is about, for people: its `preferred_username` claim, else its `sub`. Unverified,
-/// so for display only.
-pub fn jwt_subject(token: &str) -> Option<String> {
-    let claims = jwt_claims(token)?;
-    ["preferred_username", "sub"]
-        .iter()
-        .filter_map(|k| claims.get(*k)?.as_str())
-        .find(|v| !v.trim().is_empty())
-        .map(str::to_string)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,20 +110,5 @@ mod tests {
         let payload = base64(br#"{"exp":1700000000,"sub":"x"}"#).replace('=', "");
         assert_eq!(jwt_exp(&format!("h.{payload}.s")), Some(1700000000));
         assert_eq!(jwt_exp("opaque-token"), None);
-    }
-
-    #[test]
-    fn reads_jwt_subject() {
-        let jwt = |claims: &str| format!("h.{}.s", base64(claims.as_bytes()).replace('=', ""));
-        assert_eq!(
-            jwt_subject(&jwt(r#"{"sub":"8e3f-uuid","preferred_username":"alice"}"#)).as_deref(),
-            Some("alice")
-        );
-        assert_eq!(
-            jwt_subject(&jwt(r#"{"sub":"8e3f-uuid","preferred_username":""}"#)).as_deref(),
-            Some("8e3f-uuid")
-        );
-        assert_eq!(jwt_subject(&jwt(r#"{"exp":1}"#)), None);
-        assert_eq!(jwt_subject("opaque-token"), None);
     }
 }
