@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::hardening::{is_symlink_refusal, open_nofollow};
+use crate::lock::LockFile;
 use crate::secret::Secret;
 
 /// The format version written into every entry.
@@ -74,7 +75,8 @@ impl Entry {
 pub struct AccountFiles {
     pub dir: PathBuf,
     pub data: PathBuf,
-    pub lock: PathBuf,
+    /// The account's lock (`KEY.lock`, and `KEY.lock.owner` on a shared file system).
+    pub lock: LockFile,
 }
 
 impl AccountFiles {
@@ -84,7 +86,7 @@ impl AccountFiles {
         AccountFiles {
             dir: s.cache_dir.clone(),
             data: s.cache_dir.join(format!("{key}.json")),
-            lock: s.cache_dir.join(format!("{key}.lock")),
+            lock: LockFile::new(s.cache_dir.join(format!("{key}.lock")), s.lock_mode),
         }
     }
 }
@@ -416,6 +418,7 @@ mod tests {
             ca_file: None,
             timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(5),
+            lock_mode: crate::config::LockMode::Auto,
             flow: crate::config::Flow::Device,
             password_file: None,
             password_env: None,
