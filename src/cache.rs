@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::hardening::{is_symlink_refusal, open_nofollow};
+use crate::lock::LockFile;
 use crate::secret::Secret;
 
 /// The format version written into every entry.
@@ -104,7 +105,8 @@ impl Entry {
 pub struct AccountFiles {
     pub dir: PathBuf,
     pub data: PathBuf,
-    pub lock: PathBuf,
+    /// The account's lock (`KEY.lock`, and `KEY.lock.owner` on a shared file system).
+    pub lock: LockFile,
 }
 
 impl AccountFiles {
@@ -114,7 +116,7 @@ impl AccountFiles {
         AccountFiles {
             dir: s.cache_dir.clone(),
             data: s.cache_dir.join(format!("{key}.json")),
-            lock: s.cache_dir.join(format!("{key}.lock")),
+            lock: LockFile::new(s.cache_dir.join(format!("{key}.lock")), s.lock_mode),
         }
     }
 }
@@ -446,6 +448,7 @@ mod tests {
             ca_file: None,
             timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(5),
+            lock_mode: crate::config::LockMode::Auto,
             flow: crate::config::Flow::Device,
             password_file: None,
             password_env: None,

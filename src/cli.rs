@@ -72,6 +72,8 @@ Options (also GIT_CREDENTIAL_IAM_<OPTION>, e.g. GIT_CREDENTIAL_IAM_CLIENT_ID, an
   --ca-file FILE             extra trusted CA certificates (PEM)
   --timeout SECS             network timeout per request [default: 30]
   --lock-timeout SECS        longest wait for another process's login [default: 300]
+  --lock-mode MODE           auto, flock or create: how the account is locked; auto takes an
+                             exclusive create on NFS, AFS, SMB, FUSE, Lustre… [default: auto]
   --flow device|password     how a new login is made [default: device]; password is deprecated
   --password-file FILE       password flow: read the password from FILE
   --password-env NAME        password flow: read the password from environment variable NAME
@@ -103,6 +105,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "ca-file",
     "timeout",
     "lock-timeout",
+    "lock-mode",
     "flow",
     "password-file",
     "password-env",

@@ -35,6 +35,19 @@ pub enum Flow {
     Password,
 }
 
+/// How the account's lock is taken (`lock-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    /// `flock` on a local file system, an exclusive create on one that many machines share
+    /// (NFS, AFS, SMB, FUSE, Lustre, …): the default.
+    Auto,
+    /// Always `flock` (`LockFileEx` on Windows).
+    Flock,
+    /// Always an exclusive create of a lock file recording host, pid and start time.
+    Create,
+}
+
 /// Every option, each unset until a source sets it. Field names are the options' names.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -53,6 +66,7 @@ pub struct Options {
     pub ca_file: Option<PathBuf>,
     pub timeout: Option<u64>,
     pub lock_timeout: Option<u64>,
+    pub lock_mode: Option<LockMode>,
     pub flow: Option<Flow>,
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
@@ -86,6 +100,7 @@ const ENV_OPTIONS: &[&str] = &[
     "ca-file",
     "timeout",
     "lock-timeout",
+    "lock-mode",
     "flow",
     "password-file",
     "password-env",
@@ -145,6 +160,18 @@ impl Options {
             "ca-file" => self.ca_file = Some(value.into()),
             "timeout" => self.timeout = Some(num(&value)?),
             "lock-timeout" => self.lock_timeout = Some(num(&value)?),
+            "lock-mode" => {
+                self.lock_mode = Some(match value.as_str() {
+                    "auto" => LockMode::Auto,
+                    "flock" => LockMode::Flock,
+                    "create" => LockMode::Create,
+                    _ => {
+                        return Err(Error::Usage(
+                            "--lock-mode takes auto, flock or create".into(),
+                        ));
+                    }
+                })
+            }
             "flow" => {
                 self.flow = Some(match value.as_str() {
                     "device" => Flow::Device,
@@ -214,6 +241,7 @@ impl Options {
             ca_file: self.ca_file.or(lower.ca_file),
             timeout: self.timeout.or(lower.timeout),
             lock_timeout: self.lock_timeout.or(lower.lock_timeout),
+            lock_mode: self.lock_mode.or(lower.lock_mode),
             flow: self.flow.or(lower.flow),
             password_file: self.password_file.or(lower.password_file),
             password_env: self.password_env.or(lower.password_env),
@@ -322,6 +350,7 @@ pub struct Settings {
     pub ca_file: Option<PathBuf>,
     pub timeout: Duration,
     pub lock_timeout: Duration,
+    pub lock_mode: LockMode,
     pub flow: Flow,
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
@@ -469,6 +498,7 @@ impl Sources {
             ca_file: merged.ca_file,
             timeout: Duration::from_secs(seconds("timeout", merged.timeout, 30)?),
             lock_timeout: Duration::from_secs(seconds("lock-timeout", merged.lock_timeout, 300)?),
+            lock_mode: merged.lock_mode.unwrap_or(LockMode::Auto),
             flow: merged.flow.unwrap_or(Flow::Device),
             password_file: merged.password_file,
             password_env: merged.password_env,
@@ -918,6 +948,36 @@ urls = ["https://gitlab.example.org/special"]
         let e = Options::from_env(&bad).unwrap_err().to_string();
         assert!(
             e.contains("GIT_CREDENTIAL_IAM_BROWSER") && e.contains("true or false"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn lock_mode_from_cli_env_and_file() {
+        let (_d, p) = write_config(
+            "issuer = \"https://i/\"\nclient-id = \"c\"\ncache-dir = \"/tmp/c\"\nlock-mode = \"create\"\n",
+        );
+        let mode = |cli: &Options, env: &dyn Fn(&str) -> Option<String>| {
+            Settings::resolve(cli, Some(&p), env)
+                .unwrap()
+                .unwrap()
+                .lock_mode
+        };
+        assert_eq!(mode(&Options::default(), &no_env), LockMode::Create);
+        let env = |k: &str| (k == "GIT_CREDENTIAL_IAM_LOCK_MODE").then(|| "flock".to_string());
+        assert_eq!(mode(&Options::default(), &env), LockMode::Flock);
+        let mut cli = Options::default();
+        cli.set("lock-mode", "auto".into()).unwrap();
+        assert_eq!(mode(&cli, &env), LockMode::Auto);
+        let (_e, empty) = write_config("issuer = \"https://i/\"\nclient-id = \"c\"\n");
+        let s = Settings::resolve(&Options::default(), Some(&empty), &no_env);
+        assert_eq!(s.unwrap().unwrap().lock_mode, LockMode::Auto, "the default");
+        let e = cli
+            .set("lock-mode", "mkdir".into())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("auto, flock or create") && !e.contains("mkdir"),
             "{e}"
         );
     }

@@ -367,9 +367,10 @@ pub fn logout(s: &Settings, io: &mut Io) -> Result<()> {
     Ok(())
 }
 
-/// `status`: every cached login, never a token.
+/// `status`: every cached login, never a token, and how the cache directory is locked.
 pub fn status(
     cache_dir: &std::path::Path,
+    lock_mode: crate::config::LockMode,
     names: &dyn Fn(&Entry) -> Vec<String>,
     io: &mut Io,
 ) -> Result<()> {
@@ -436,6 +437,10 @@ pub fn status(
             path.display()
         ));
     }
+    out.push_str(&format!(
+        "lock: {}\n",
+        crate::lock::choose(cache_dir, lock_mode)
+    ));
     io.stdout
         .write_all(out.as_bytes())
         .map_err(|e| Error::io("cannot write to", "stdout", e))

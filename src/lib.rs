@@ -199,7 +199,13 @@ fn status(
             .map(|(n, _)| n.clone())
             .collect()
     };
-    helper::status(&cache_dir, &names, io)
+    let lock_mode = cli
+        .options
+        .lock_mode
+        .or(env.lock_mode)
+        .or(file.defaults.lock_mode)
+        .unwrap_or(config::LockMode::Auto);
+    helper::status(&cache_dir, lock_mode, &names, io)
 }
 
 fn need_issuer(action: &str) -> Error {

@@ -29,7 +29,7 @@ _git_credential_iam()
     local actions="get store erase login logout status token import register"
     local options="--issuer --client-id --client-secret-file --scope --audience --account --url
         --config --cache-dir --min-lifetime --username --auth --interactive --non-interactive
-        --qr --no-qr --browser --no-browser --ca-file --timeout --lock-timeout --format --access-token --expires-at
+        --qr --no-qr --browser --no-browser --ca-file --timeout --lock-timeout --lock-mode --format --access-token --expires-at
         --flow --password-file --password-env --confidential --print
         --help --version"
 
@@ -54,6 +54,10 @@ _git_credential_iam()
         ;;
     --flow)
         mapfile -t COMPREPLY < <(compgen -W "device password" -- "$cur")
+        return
+        ;;
+    --lock-mode)
+        mapfile -t COMPREPLY < <(compgen -W "auto flock create" -- "$cur")
         return
         ;;
     --password-env)
@@ -98,7 +102,7 @@ _git_credential_iam()
             case ${COMP_WORDS[i - 1]} in
             --issuer | --client-id | --client-secret-file | --scope | --audience | --account | --url | \
                 --config | --cache-dir | --min-lifetime | --username | --auth | --ca-file | \
-                --timeout | --lock-timeout | --format | --expires-at | --flow | --password-file | \
+                --timeout | --lock-timeout | --lock-mode | --format | --expires-at | --flow | --password-file | \
                 --password-env) ;;
             *) return ;;
             esac
