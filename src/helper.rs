@@ -128,7 +128,7 @@ pub fn obtain(
     let _lock = LockGuard::acquire(&files.lock, s.lock_timeout, |holder| {
         let _ = writeln!(
             stderr,
-            "git-credential-iam: waiting for {holder} to finish signing in…"
+            "git-credential-iam: waiting for {holder} to finish its sign-in or refresh…"
         );
     })?;
     let mut entry =
