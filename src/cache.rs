@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::hardening::{is_symlink_refusal, open_nofollow};
+use crate::hardening::open_read_nofollow;
 use crate::lock::LockFile;
 use crate::secret::Secret;
 
@@ -225,16 +225,8 @@ impl ClassifyName for serde_json::Error {
 /// Reads a file that must be private: refuses symlinks and files of another user, repairs
 /// group/world permissions.
 fn read_private(path: &Path, warn: &mut dyn FnMut(&str)) -> Result<Option<Vec<u8>>> {
-    let mut file = match open_nofollow(OpenOptions::new().read(true)).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if is_symlink_refusal(&e) => {
-            return Err(Error::Cache {
-                path: path.to_path_buf(),
-                message: "is a symbolic link; refusing to follow it (remove it)".into(),
-            });
-        }
-        Err(e) => return Err(Error::io("cannot read the cache file", path, e)),
+    let Some(mut file) = open_read_nofollow(path, "the cache file")? else {
+        return Ok(None);
     };
     #[cfg(unix)]
     {

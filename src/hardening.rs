@@ -2,9 +2,12 @@
 //! read from where an attacker points, in one place and with their constants from `libc` (never
 //! hand-coded numbers, which are right on one architecture only): no core dumps
 //! ([`disable_core_dumps`]); opening a file without following a symbolic link planted at its
-//! path ([`open_nofollow`], [`is_symlink_refusal`]), shared by the cache and the lock.
+//! path ([`open_nofollow`], [`is_symlink_refusal`], [`open_read_nofollow`]), shared by the cache
+//! and the lock.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
+
+use crate::error::{Error, Result};
 
 /// Keeps this process from ever writing a core dump, which could hold an access token, a refresh
 /// token or the client secret. Called first thing in `main`, before any secret is read.
@@ -64,6 +67,21 @@ pub fn is_symlink_refusal(e: &std::io::Error) -> bool {
     {
         let _ = e;
         false
+    }
+}
+
+/// Opens `path` for reading without following a symbolic link: `Ok(None)` when there is no
+/// such file, a one-line error naming the path when it is a link (`what` names the file in
+/// other errors, e.g. "the cache file").
+pub fn open_read_nofollow(path: &std::path::Path, what: &str) -> Result<Option<File>> {
+    match open_nofollow(OpenOptions::new().read(true)).open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if is_symlink_refusal(&e) => Err(Error::Cache {
+            path: path.to_path_buf(),
+            message: "is a symbolic link; refusing to follow it (remove it)".into(),
+        }),
+        Err(e) => Err(Error::io(format!("cannot read {what}"), path, e)),
     }
 }
 

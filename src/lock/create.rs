@@ -35,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::holder::Record;
 use crate::error::{Error, Result};
-use crate::hardening::{is_symlink_refusal, open_nofollow};
+use crate::hardening::{open_nofollow, open_read_nofollow};
 
 /// How often a holder shows it is alive.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
@@ -215,16 +215,8 @@ fn heartbeat(mut file: File, at: u64, stopped: mpsc::Receiver<()>) {
 /// Reads the owner file: `Ok(None)` when there is none. Opening it each time also makes NFS
 /// revalidate its attributes (close-to-open consistency), so the look is fresh.
 fn observe(path: &Path) -> Result<Option<Look>> {
-    let mut file = match open_nofollow(OpenOptions::new().read(true)).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if is_symlink_refusal(&e) => {
-            return Err(Error::Cache {
-                path: path.to_path_buf(),
-                message: "is a symbolic link; refusing to follow it (remove it)".into(),
-            });
-        }
-        Err(e) => return Err(Error::io("cannot read the lock file", path, e)),
+    let Some(mut file) = open_read_nofollow(path, "the lock file")? else {
+        return Ok(None);
     };
     let meta = file
         .metadata()
