@@ -668,6 +668,36 @@ fn git_plain(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Creates the bare repository `bare` (branch `main`) with one commit holding `README` with
+/// `readme` in it, made in a scratch clone beside it that is removed again.
+fn seed_bare_repo(bare: &Path, readme: &str) {
+    let parent = bare.parent().expect("a parent directory");
+    let work = parent.join("seed");
+    fs::create_dir(&work).expect("mkdir seed");
+    git_plain(
+        parent,
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
+    git_plain(&work, &["init", "-q", "-b", "main"]);
+    fs::write(work.join("README"), readme).expect("write README");
+    git_plain(&work, &["add", "README"]);
+    git_plain(
+        &work,
+        &[
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.org",
+            "commit",
+            "-q",
+            "-m",
+            "initial",
+        ],
+    );
+    git_plain(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    fs::remove_dir_all(&work).expect("rm seed");
+}
+
 impl GitServer {
     /// Create the repository and start the server checking tokens against `idp`.
     pub fn start(idp: &Idp, mode: GitAuth) -> GitServer {
@@ -676,30 +706,7 @@ impl GitServer {
             .tempdir()
             .expect("tempdir");
         let bare = root.path().join("repo.git");
-        let work = root.path().join("seed");
-        fs::create_dir(&work).expect("mkdir seed");
-        git_plain(
-            root.path(),
-            &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-        );
-        git_plain(&work, &["init", "-q", "-b", "main"]);
-        fs::write(work.join("README"), "hello from the test git server\n").expect("write README");
-        git_plain(&work, &["add", "README"]);
-        git_plain(
-            &work,
-            &[
-                "-c",
-                "user.name=Test",
-                "-c",
-                "user.email=test@example.org",
-                "commit",
-                "-q",
-                "-m",
-                "initial",
-            ],
-        );
-        git_plain(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
-        fs::remove_dir_all(&work).expect("rm seed");
+        seed_bare_repo(&bare, "hello from the test git server\n");
 
         let mode_arg = match mode {
             GitAuth::Bearer => "bearer",
@@ -1524,30 +1531,7 @@ impl Apache {
         let repos = dir.join("repos");
         fs::create_dir(&repos).expect("mkdir repos");
         let bare = repos.join("repo.git");
-        let work = dir.join("seed");
-        fs::create_dir(&work).expect("mkdir seed");
-        git_plain(
-            dir,
-            &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-        );
-        git_plain(&work, &["init", "-q", "-b", "main"]);
-        fs::write(work.join("README"), "hello from Apache\n").expect("write README");
-        git_plain(&work, &["add", "README"]);
-        git_plain(
-            &work,
-            &[
-                "-c",
-                "user.name=Test",
-                "-c",
-                "user.email=test@example.org",
-                "commit",
-                "-q",
-                "-m",
-                "initial",
-            ],
-        );
-        git_plain(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
-        fs::remove_dir_all(&work).expect("rm seed");
+        seed_bare_repo(&bare, "hello from Apache\n");
         let ca_bundle = dir.join("provider-ca.pem");
         fs::copy(site.ca_bundle, &ca_bundle).expect("copy the CA bundle");
 
