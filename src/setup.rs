@@ -180,6 +180,10 @@ struct Record {
     /// The git config values setup added, in order.
     #[serde(default)]
     git: Vec<GitValue>,
+    /// Files setup created by writing to them (the config file, a git config file): removed
+    /// on undo when nothing else was written to them.
+    #[serde(default)]
+    created: Vec<PathBuf>,
 }
 
 /// An account table setup wrote.
@@ -254,6 +258,7 @@ impl Records {
                     account_added: None,
                     login_added: false,
                     git: Vec::new(),
+                    created: Vec::new(),
                 });
                 self.setups.len() - 1
             }
@@ -345,6 +350,7 @@ fn ensure_account(
          removes it."
     );
     let urls = [entry.to_string()];
+    let config_existed = exists(config_path);
     let saved = if given_client {
         let secret_file = s
             .client_secret_file
@@ -383,6 +389,9 @@ fn ensure_account(
         "added account {name:?} (client {}) with urls = [\"{entry}\"] to {shown}",
         saved.client_id
     ));
+    if !config_existed {
+        rec.created.push(config_path.to_path_buf());
+    }
     rec.account_added = Some(AddedAccount {
         client_id: saved.client_id,
         appended: saved.appended,
@@ -414,6 +423,30 @@ impl Place {
         match self {
             Place::Global => None,
             Place::File(f) => Some(f.clone()),
+        }
+    }
+
+    /// The file written: `--file`'s, or the one `git config --global` writes (as git picks
+    /// it: `$GIT_CONFIG_GLOBAL`, else `~/.gitconfig` unless only `$XDG_CONFIG_HOME/git/config`
+    /// exists).
+    fn path(&self) -> Option<PathBuf> {
+        match self {
+            Place::File(f) => Some(f.clone()),
+            Place::Global => {
+                if let Some(f) = std::env::var_os("GIT_CONFIG_GLOBAL").filter(|f| !f.is_empty()) {
+                    return Some(PathBuf::from(f));
+                }
+                let home = dirs::home_dir()?.join(".gitconfig");
+                let xdg = std::env::var_os("XDG_CONFIG_HOME")
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from)
+                    .or_else(|| dirs::home_dir().map(|h| h.join(".config")))
+                    .map(|d| d.join("git/config"));
+                match xdg {
+                    Some(x) if !exists(&home) && exists(&x) => Some(x),
+                    _ => Some(home),
+                }
+            }
         }
     }
 
@@ -556,6 +589,8 @@ fn ensure_git_config(
     if wanted.is_empty() {
         return Ok(());
     }
+    let file = place.path();
+    let existed = file.as_deref().is_none_or(exists);
     for (key, value) in wanted {
         place.add(&key, &value)?;
         rec.git.push(GitValue {
@@ -563,6 +598,9 @@ fn ensure_git_config(
             key,
             value,
         });
+    }
+    if let Some(f) = file.filter(|f| !existed && exists(f)) {
+        rec.created.push(f);
     }
     io.say(&format!(
         "git: {key} = {helper_line:?} in {} (after an empty value, so no other helper, \
@@ -765,8 +803,19 @@ fn undo(
             }
         }
     }
+    // Files that setup brought into being go too, when nothing else was written to them.
+    for f in &rec.created {
+        if std::fs::metadata(f).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            std::fs::remove_file(f).map_err(|e| Error::io("cannot remove", f, e))?;
+        }
+    }
     records.setups.remove(i);
     records.save(record_path, &before)
+}
+
+/// Whether anything (a dangling link too) is at `path`.
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
 }
 
 /// Forgets (and revokes, where the provider can) the login setup made for an account it added.

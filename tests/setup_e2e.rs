@@ -333,4 +333,11 @@ fn setup_without_login_then_a_server_that_refuses_the_token() {
         "[credential \"https://git.example.org\"]\n\thelper = \n\
          \thelper = iam --account git-example-org\n"
     );
+    // Undone: the files setup brought into being are gone again.
+    let mut cmd = setup_cmd(other.path(), &["--undo", "https://git.example.org/"]);
+    cmd.env("PATH", &path);
+    ok(support::run_with_input(cmd, "", T));
+    assert!(!other.path().join(".gitconfig").exists());
+    assert!(!config_path(other.path()).exists());
+    assert!(!record_path(other.path()).exists());
 }
