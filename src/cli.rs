@@ -32,6 +32,14 @@ pub struct Cli {
     pub confidential: bool,
     /// `register --print`.
     pub print: bool,
+    /// `setup URL`: the git server's URL (the one argument after `setup`).
+    pub setup_url: Option<String>,
+    /// `setup --file FILE`: the git config file to write instead of `--global`.
+    pub git_file: Option<PathBuf>,
+    /// `setup --undo`.
+    pub undo: bool,
+    /// `setup --no-login`.
+    pub no_login: bool,
 }
 
 /// The usage text printed by `--help`.
@@ -48,6 +56,7 @@ Actions:
   token               print a valid access token (--format raw|header|json|exec-credential|wlcg)
   import              seed the cache from a token on stdin (a refresh token, or --access-token)
   register            register a new client (RFC 7591) and save it as --account NAME
+  setup               setup URL: an account, git's config for URL and a sign-in, in one go
 
 Options (also GIT_CREDENTIAL_IAM_<OPTION>, e.g. GIT_CREDENTIAL_IAM_CLIENT_ID, and config.toml):
   --issuer URL               the OIDC issuer (https://iam.example.org/)
@@ -83,6 +92,10 @@ Options (also GIT_CREDENTIAL_IAM_<OPTION>, e.g. GIT_CREDENTIAL_IAM_CLIENT_ID, an
                              (default: the JWT's exp claim)
   --confidential             register: ask for a client with a secret (default: public)
   --print                    register: show the registration response (secrets replaced)
+  --file FILE                setup: write git's configuration to FILE (a repository's
+                             .git/config, a CI image's) instead of git config --global
+  --no-login                 setup: do not sign in now (nor check with git ls-remote)
+  --undo                     setup: remove what setup URL added, and nothing else
   -h, --help                 this text
   -V, --version              the version
 
@@ -112,6 +125,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "format",
     "expires-at",
     "url",
+    "file",
 ];
 
 /// An argument quoted in an error only when it looks like an option name, never a secret.
@@ -144,6 +158,10 @@ impl Cli {
                         return Err(Error::Usage(format!("unknown option {}", shown(s))));
                     }
                     _ if cli.action.is_none() => cli.action = Some(arg),
+                    // `setup URL`: the one argument an action takes.
+                    _ if cli.action.as_deref() == Some("setup") && cli.setup_url.is_none() => {
+                        cli.setup_url = Some(arg)
+                    }
                     // Never echoed: it could be a token given as an argument by mistake.
                     _ => {
                         return Err(Error::Usage(
@@ -185,6 +203,8 @@ impl Cli {
                     "refresh-token" => cli.import_access_token = false,
                     "confidential" => cli.confidential = true,
                     "print" => cli.print = true,
+                    "undo" => cli.undo = true,
+                    "no-login" => cli.no_login = true,
                     "client-secret" | "password" | "token" => {
                         return Err(Error::Usage(format!(
                             "--{name} is not accepted: a secret on the command line is visible \
@@ -208,6 +228,7 @@ impl Cli {
             "config" => self.config_file = Some(value.into()),
             "format" => self.format = Some(value),
             "expires-at" => self.expires_at = Some(value),
+            "file" => self.git_file = Some(value.into()),
             _ => return self.options.set(name, value),
         }
         Ok(())
@@ -265,6 +286,22 @@ mod tests {
             let e = parse(&["import", secret]).unwrap_err().to_string();
             assert!(!e.contains("SECRET"), "{e}");
         }
+        // Only `setup` takes an argument, and only one.
+        assert!(parse(&["login", "https://git.example.org/"]).is_err());
+        assert!(parse(&["setup", "https://a/", "https://b/"]).is_err());
+        let cli = parse(&[
+            "--account",
+            "x",
+            "setup",
+            "https://a/",
+            "--file=f",
+            "--undo",
+            "--no-login",
+        ])
+        .unwrap();
+        assert_eq!(cli.setup_url.as_deref(), Some("https://a/"));
+        assert_eq!(cli.git_file.as_deref(), Some(std::path::Path::new("f")));
+        assert!(cli.undo && cli.no_login);
         let cli = parse(&["get", "--url", "https://a/", "--url=b.example"]).unwrap();
         assert_eq!(cli.options.urls, ["https://a/", "b.example"]);
         assert!(parse(&["--min-lifetime", "abc"]).is_err());

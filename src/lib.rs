@@ -7,7 +7,8 @@
 //! talks to the provider in [`oauth`] (discovery, device flow, refresh, revocation) over one HTTP
 //! agent. A device sign-in is shown to the person by [`signin`]: the instructions on the
 //! destination [`prompt`] picks, a [`qr`] code of the link, the page opened by [`browser`], and a
-//! live status line drawn by [`progress`]. Secrets travel wrapped in [`secret::Secret`] so they
+//! live status line drawn by [`progress`]. `setup` ([`setup`]) writes an account (through
+//! [`register`]) and git's configuration for one URL, signs in and checks with git. Secrets travel wrapped in [`secret::Secret`] so they
 //! cannot reach a log or a `Debug` print. The hot path (a cached, valid token) reads one small
 //! file and touches no network.
 
@@ -29,6 +30,7 @@ pub mod protocol;
 pub mod qr;
 pub mod register;
 pub mod secret;
+pub mod setup;
 pub mod signals;
 pub mod signin;
 pub mod tokens;
@@ -126,6 +128,7 @@ fn dispatch(
         }
         "status" => status(&cli, config, io, getenv),
         "register" => register::run(&cli, config, io, getenv),
+        "setup" => setup::run(&cli, config, io, getenv),
         "token" => {
             let format = output::Format::parse(cli.format.as_deref().unwrap_or("raw"))?;
             // --scope/--audience on `token` ask for a narrower token of the account.

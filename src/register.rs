@@ -36,6 +36,19 @@ pub struct Request<'a> {
     pub print: bool,
     /// `--url`: the git servers the account serves (its `urls`); may be empty.
     pub urls: &'a [String],
+    /// A comment line written above the new `[account.NAME]` table (`setup` marks its tables).
+    pub note: Option<&'a str>,
+}
+
+/// What saving an account added: the text appended to the config file (exactly), the secret
+/// files created, and the client id. `setup --undo` removes exactly these.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    pub client_id: String,
+    /// The bytes appended to the config file; empty when the old text was not kept as a prefix.
+    pub appended: String,
+    /// The 0600 files created beside the config (client secret, registration access token).
+    pub files: Vec<PathBuf>,
 }
 
 /// `register` from the command line: the account name from `--account`, the config file from
@@ -69,20 +82,56 @@ pub fn run(
         confidential: cli.confidential,
         print: cli.print,
         urls: &cli.options.urls,
+        note: None,
     };
     register(&s, &r, io)
 }
 
-/// Registers a client and saves it as account `r.name`. Everything that can be checked locally
-/// (the name, the `--url`s, the config file, that no secret file would be overwritten) is
-/// checked before the provider is asked, so that a refusal leaves no orphan client behind.
-pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
-    if r.name.is_empty()
-        || !r
-            .name
+/// Whether `name` can name an account: letters, digits, `-` and `_`.
+pub fn valid_account_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+}
+
+/// `register`: registers a client, saves it as account `r.name` and prints how to use it.
+pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
+    let saved = register_client(s, r, io)?;
+    let host = host_of(&s.issuer);
+    let config_opt = if Some(r.config_path.to_path_buf()) == config::default_config_path() {
+        String::new()
+    } else {
+        format!(" --config {}", r.config_path.display())
+    };
+    io.say(&format!(
+        "registered client {} at {host} as account {:?} in {}",
+        saved.client_id,
+        r.name,
+        r.config_path.display()
+    ));
+    if r.urls.is_empty() {
+        io.say(&format!(
+            "tie the account to your git server: add urls = [\"{PLACEHOLDER_URL}/\"] to \
+             [account.{}] in {}, or register with --url URL",
+            r.name,
+            r.config_path.display()
+        ));
+    }
+    io.say(&format!(
+        "use it with: git config --global credential.{}.helper \"iam --account {}{config_opt}\"",
+        git_config_url(r.urls.first().map(String::as_str)),
+        r.name
+    ));
+    Ok(())
+}
+
+/// Registers a client and saves it as account `r.name` (the one registration path, shared by
+/// `register` and `setup`). Everything that can be checked locally (the name, the `--url`s,
+/// the config file, that no secret file would be overwritten) is checked before the provider
+/// is asked, so that a refusal leaves no orphan client behind.
+pub fn register_client(s: &Settings, r: &Request, io: &mut Io) -> Result<Saved> {
+    if !valid_account_name(r.name) {
         return Err(Error::Usage(format!(
             "register needs --account NAME, a name of letters, digits, '-' and '_', not {:?}",
             r.name
@@ -99,13 +148,9 @@ pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
             r.config_path.display()
         )));
     }
-    let file = ConfigEdit::open(r.config_path)?;
-    // The secret files stay beside the path the user named: when that is a link into a
-    // dotfiles repository, secrets must not land in the repository.
-    let dir = std::path::absolute(dir_of(r.config_path))
-        .map_err(|e| Error::io("cannot find the directory of", r.config_path, e))?;
-    let secret_path = dir.join(format!("{}.secret", r.name));
-    let reg_path = dir.join(format!("{}.registration", r.name));
+    // Checked now, written later: the file must be editable before a client is registered.
+    ConfigEdit::open(r.config_path)?;
+    let (secret_path, reg_path) = secret_paths(r.config_path, r.name)?;
     for p in [&secret_path, &reg_path] {
         refuse_existing(p)?;
     }
@@ -167,54 +212,128 @@ pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
         password_flow: s.flow == Flow::Password,
         urls: r.urls,
     };
-    let staged = file.stage(r.name, &account)?;
+    let mut secrets = Vec::new();
+    if let Some(v) = client_secret {
+        secrets.push((secret_path.as_path(), v));
+    }
+    if let Some(v) = reg_token {
+        secrets.push((reg_path.as_path(), v));
+    }
+    let saved = save_account(r.config_path, r.name, &account, &secrets, r.note)?;
+    if r.print {
+        let resp: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+        let secret_file = client_secret.map(|_| secret_path.as_path());
+        let reg_file = reg_token.map(|_| reg_path.as_path());
+        print_response(&resp, secret_file, reg_file, io)?;
+    }
+    Ok(saved)
+}
+
+/// Where the client secret and the registration access token of account `name` go: beside
+/// the path the user named (when that is a link into a dotfiles repository, secrets must not
+/// land in the repository).
+fn secret_paths(config_path: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
+    let dir = std::path::absolute(dir_of(config_path))
+        .map_err(|e| Error::io("cannot find the directory of", config_path, e))?;
+    Ok((
+        dir.join(format!("{name}.secret")),
+        dir.join(format!("{name}.registration")),
+    ))
+}
+
+/// Adds `[account.NAME]` (with `note` as a comment above it) to the config file and creates
+/// the `secrets` files (mode 0600, never over an existing file). The one writer of account
+/// tables: `register` and `setup` (with a client given or registered) both come here. The
+/// config is replaced only when every secret file was written; on failure nothing is left.
+pub fn save_account(
+    config_path: &Path,
+    name: &str,
+    account: &Account,
+    secrets: &[(&Path, &str)],
+    note: Option<&str>,
+) -> Result<Saved> {
+    let file = ConfigEdit::open(config_path)?;
+    for (p, _) in secrets {
+        refuse_existing(p)?;
+    }
+    let staged = file.stage(name, account, note)?;
     let mut written = Vec::new();
     let saved = (|| {
-        ensure_dir(&dir)?;
-        for (path, v) in [(&secret_path, client_secret), (&reg_path, reg_token)] {
-            if let Some(v) = v {
-                create_secret_file(path, v)?;
-                written.push(path.clone());
-            }
+        for (path, v) in secrets {
+            ensure_dir(dir_of(path))?;
+            create_secret_file(path, v)?;
+            written.push(path.to_path_buf());
         }
         staged.commit()
     })();
-    if let Err(e) = saved {
-        for p in &written {
-            let _ = fs::remove_file(p);
+    match saved {
+        Ok(appended) => Ok(Saved {
+            client_id: account.client_id.to_string(),
+            appended,
+            files: written,
+        }),
+        Err(e) => {
+            for p in &written {
+                let _ = fs::remove_file(p);
+            }
+            Err(e)
         }
-        return Err(e);
     }
-    let secret_file = client_secret.map(|_| secret_path.as_path());
-    let reg_file = reg_token.map(|_| reg_path.as_path());
-    if r.print {
-        let resp: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-        print_response(&resp, secret_file, reg_file, io)?;
-    }
-    let config_opt = if Some(r.config_path.to_path_buf()) == config::default_config_path() {
-        String::new()
-    } else {
-        format!(" --config {}", r.config_path.display())
+}
+
+/// What [`remove_account`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Removed {
+    /// The table is gone (the appended text cut off, or the table taken out).
+    Removed,
+    /// There was no such table.
+    Absent,
+    /// The table's client id is no longer `client_id`: someone changed it; it stays.
+    Changed,
+}
+
+/// Takes `[account.NAME]` out of the config file again. When the file still ends with exactly
+/// the text that was `appended`, that text is cut off, so the file is again byte for byte what
+/// it was; otherwise the table is removed as a TOML table (the rest of the file keeps its
+/// comments and layout). Only a table whose `client-id` is still `client_id` is removed.
+pub fn remove_account(
+    config_path: &Path,
+    name: &str,
+    appended: &str,
+    client_id: &str,
+) -> Result<Removed> {
+    let mut edit = ConfigEdit::open(config_path)?;
+    let Some(table) = edit.accounts()?.get(name).and_then(Item::as_table) else {
+        return Ok(Removed::Absent);
     };
-    io.say(&format!(
-        "registered client {client_id} at {host} as account {:?} in {}",
-        r.name,
-        r.config_path.display()
-    ));
-    if r.urls.is_empty() {
-        io.say(&format!(
-            "tie the account to your git server: add urls = [\"{PLACEHOLDER_URL}/\"] to \
-             [account.{}] in {}, or register with --url URL",
-            r.name,
-            r.config_path.display()
-        ));
+    if table.get("client-id").and_then(Item::as_str) != Some(client_id) {
+        return Ok(Removed::Changed);
     }
-    io.say(&format!(
-        "use it with: git config --global credential.{}.helper \"iam --account {}{config_opt}\"",
-        git_config_url(r.urls.first().map(String::as_str)),
-        r.name
-    ));
-    Ok(())
+    let text = edit.text.clone();
+    let cut = text
+        .strip_suffix(appended)
+        .filter(|rest| !appended.is_empty() && !has_account(rest, name));
+    let new_text = match cut {
+        Some(rest) => rest.to_string(),
+        None => {
+            edit.accounts()?.remove(name);
+            if edit.accounts()?.is_empty() {
+                edit.doc.remove("account");
+            }
+            edit.doc.to_string()
+        }
+    };
+    let staged = edit.stage_text(new_text)?;
+    staged.commit()?;
+    Ok(Removed::Removed)
+}
+
+/// Whether TOML `text` holds `[account.NAME]` (text that does not parse holds nothing).
+fn has_account(text: &str, name: &str) -> bool {
+    text.parse::<DocumentMut>()
+        .ok()
+        .and_then(|d| d.get("account")?.as_table()?.get(name).map(|_| ()))
+        .is_some()
 }
 
 /// The URL in a `credential.<url>.helper` key for a `urls` entry (a bare host means https).
@@ -262,14 +381,14 @@ fn create_secret_file(path: &Path, value: &str) -> Result<()> {
 }
 
 /// The new account's table, as written to the config file.
-struct Account<'a> {
-    issuer: &'a str,
-    client_id: &'a str,
-    scope: &'a str,
-    secret_file: Option<&'a Path>,
-    audience: Option<&'a str>,
-    password_flow: bool,
-    urls: &'a [String],
+pub struct Account<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub secret_file: Option<&'a Path>,
+    pub audience: Option<&'a str>,
+    pub password_flow: bool,
+    pub urls: &'a [String],
 }
 
 impl Account<'_> {
@@ -299,6 +418,8 @@ impl Account<'_> {
 struct ConfigEdit {
     named: PathBuf,
     real: PathBuf,
+    /// The file's text as read.
+    text: String,
     doc: DocumentMut,
 }
 
@@ -318,6 +439,7 @@ impl ConfigEdit {
         let mut edit = ConfigEdit {
             named: named.to_path_buf(),
             real,
+            text,
             doc,
         };
         edit.accounts()?;
@@ -340,9 +462,10 @@ impl ConfigEdit {
         })
     }
 
-    /// Adds `[account.NAME]` at the end of the file and writes the result to a temporary file
-    /// beside the real one, then loads that with the config loader: it must hold the account.
-    fn stage(mut self, name: &str, account: &Account) -> Result<Staged> {
+    /// Adds `[account.NAME]` (after a `# note` comment line, if any) at the end of the file and
+    /// writes the result to a temporary file beside the real one, then loads that with the
+    /// config loader: it must hold the account.
+    fn stage(mut self, name: &str, account: &Account, note: Option<&str>) -> Result<Staged> {
         let last = last_position(self.doc.as_table());
         let mut table = account.table();
         table.set_position(Some(last + 1));
@@ -359,24 +482,16 @@ impl ConfigEdit {
                 prefix.push('\n');
             }
         }
+        if let Some(note) = note {
+            for line in note.lines() {
+                prefix.push_str(&format!("# {line}\n"));
+            }
+        }
         self.doc.set_trailing("");
         table.decor_mut().set_prefix(prefix);
         self.accounts()?.insert(name, Item::Table(table));
         let text = self.doc.to_string();
-        let dir = dir_of(&self.real).to_path_buf();
-        ensure_dir(&dir)?;
-        let file_name = self
-            .real
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "config.toml".into());
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let tmp = dir.join(format!(".{file_name}.{}.{nanos}.tmp", std::process::id()));
-        let mode = fs::metadata(&self.real).map(|m| m.permissions()).ok();
-        let staged = Staged::create(tmp, self.real.clone(), text.as_bytes(), mode)?;
+        let staged = self.stage_text(text)?;
         let loaded = ConfigFile::load(&staged.tmp, true).map_err(|e| {
             let why = match e {
                 Error::Config { message, .. } => message,
@@ -401,6 +516,29 @@ impl ConfigEdit {
         }
         Ok(staged)
     }
+
+    /// Writes `text` to a temporary file beside the real one (with the real one's mode), to
+    /// replace it on [`Staged::commit`].
+    fn stage_text(&self, text: String) -> Result<Staged> {
+        let dir = dir_of(&self.real).to_path_buf();
+        ensure_dir(&dir)?;
+        let file_name = self
+            .real
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "config.toml".into());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let tmp = dir.join(format!(".{file_name}.{}.{nanos}.tmp", std::process::id()));
+        let mode = fs::metadata(&self.real).map(|m| m.permissions()).ok();
+        let appended = text
+            .strip_prefix(self.text.as_str())
+            .unwrap_or_default()
+            .to_string();
+        Staged::create(tmp, self.real.clone(), text.as_bytes(), mode, appended)
+    }
 }
 
 /// The highest position of any table in `t` (0 for none).
@@ -416,6 +554,8 @@ fn last_position(t: &Table) -> isize {
 struct Staged {
     tmp: PathBuf,
     real: PathBuf,
+    /// The text added after the old file's text (empty when the old text is not a prefix).
+    appended: String,
 }
 
 impl Staged {
@@ -425,6 +565,7 @@ impl Staged {
         real: PathBuf,
         bytes: &[u8],
         mode: Option<fs::Permissions>,
+        appended: String,
     ) -> Result<Staged> {
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
@@ -437,7 +578,11 @@ impl Staged {
             .open(&tmp)
             .map_err(|e| Error::io("cannot create", &tmp, e))?;
         // From here on the temporary file is ours: dropping `staged` removes it.
-        let staged = Staged { tmp, real };
+        let staged = Staged {
+            tmp,
+            real,
+            appended,
+        };
         (|| {
             if let Some(m) = mode {
                 f.set_permissions(m)?;
@@ -449,16 +594,17 @@ impl Staged {
         Ok(staged)
     }
 
-    /// Puts the edited file in place of the real one.
-    fn commit(self) -> Result<()> {
+    /// Puts the edited file in place of the real one; returns the text appended to it.
+    fn commit(mut self) -> Result<String> {
         fs::rename(&self.tmp, &self.real)
             .map_err(|e| Error::io("cannot replace the config file", &self.real, e))?;
         #[cfg(unix)]
         if let Ok(d) = fs::File::open(dir_of(&self.real)) {
             let _ = d.sync_all();
         }
+        let appended = std::mem::take(&mut self.appended);
         std::mem::forget(self);
-        Ok(())
+        Ok(appended)
     }
 }
 
@@ -573,7 +719,8 @@ mod tests {
     }
 
     fn add(path: &Path, name: &str, a: &Account) -> Result<()> {
-        ConfigEdit::open(path)?.stage(name, a)?.commit()
+        ConfigEdit::open(path)?.stage(name, a, None)?.commit()?;
+        Ok(())
     }
 
     #[test]
@@ -619,6 +766,47 @@ mod tests {
             2,
             "no temp file left"
         );
+    }
+
+    #[test]
+    fn a_saved_account_is_removed_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        let urls = vec!["https://git.example.org/".to_string()];
+        for original in [EXISTING, "", "# only a comment"] {
+            fs::write(&p, original).unwrap();
+            let saved =
+                save_account(&p, "lab", &account("id", &urls), &[], Some("a note")).unwrap();
+            let text = fs::read_to_string(&p).unwrap();
+            assert!(text.contains("\n# a note\n[account.lab]\n") || text.starts_with("# a note\n"));
+            assert_eq!(format!("{original}{}", saved.appended), text);
+            assert_eq!(
+                remove_account(&p, "lab", &saved.appended, "other").unwrap(),
+                Removed::Changed
+            );
+            assert_eq!(
+                remove_account(&p, "lab", &saved.appended, "id").unwrap(),
+                Removed::Removed
+            );
+            assert_eq!(fs::read_to_string(&p).unwrap(), original);
+            assert_eq!(
+                remove_account(&p, "lab", &saved.appended, "id").unwrap(),
+                Removed::Absent
+            );
+        }
+        // Edited after: the table alone goes, what the user added after it stays.
+        fs::write(&p, EXISTING).unwrap();
+        let saved = save_account(&p, "lab", &account("id", &urls), &[], None).unwrap();
+        let mut text = fs::read_to_string(&p).unwrap();
+        text.push_str("\n[account.later]\nissuer = \"https://i/\"\nclient-id = \"c\"\n");
+        fs::write(&p, &text).unwrap();
+        assert_eq!(
+            remove_account(&p, "lab", &saved.appended, "id").unwrap(),
+            Removed::Removed
+        );
+        let f = ConfigFile::load(&p, true).unwrap();
+        assert_eq!(f.accounts.keys().collect::<Vec<_>>(), ["later", "old"]);
+        assert!(fs::read_to_string(&p).unwrap().starts_with(EXISTING));
     }
 
     #[test]

@@ -26,11 +26,11 @@ _git_credential_iam()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
 
-    local actions="get store erase login logout status token import register"
+    local actions="get store erase login logout status token import register setup"
     local options="--issuer --client-id --client-secret-file --scope --audience --account --url
         --config --cache-dir --min-lifetime --username --auth --interactive --non-interactive
         --qr --no-qr --browser --no-browser --ca-file --timeout --lock-timeout --lock-mode --format --access-token --expires-at
-        --flow --password-file --password-env --confidential --print
+        --flow --password-file --password-env --confidential --print --file --no-login --undo
         --help --version"
 
     # --name=value: with "=" in COMP_WORDBREAKS (the default) bash splits it into three words
@@ -68,7 +68,7 @@ _git_credential_iam()
         mapfile -t COMPREPLY < <(compgen -W "$(_git_credential_iam_accounts)" -- "$cur")
         return
         ;;
-    --config | --client-secret-file | --ca-file | --password-file)
+    --config | --client-secret-file | --ca-file | --password-file | --file)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         compopt -o filenames 2>/dev/null
         return
@@ -103,7 +103,7 @@ _git_credential_iam()
             --issuer | --client-id | --client-secret-file | --scope | --audience | --account | --url | \
                 --config | --cache-dir | --min-lifetime | --username | --auth | --ca-file | \
                 --timeout | --lock-timeout | --lock-mode | --format | --expires-at | --flow | --password-file | \
-                --password-env) ;;
+                --password-env | --file) ;;
             *) return ;;
             esac
             ;;

@@ -3,7 +3,7 @@
 # Install: copy to ~/.config/fish/completions/git-credential-iam.fish (or to
 # /usr/share/fish/vendor_completions.d/).
 
-set -l __gci_actions get store erase login logout status token import register
+set -l __gci_actions get store erase login logout status token import register setup
 
 # Account names from the config file's [account.NAME] tables.
 function __git_credential_iam_accounts
@@ -39,6 +39,7 @@ complete -c git-credential-iam -n "not __fish_seen_subcommand_from $__gci_action
 complete -c git-credential-iam -n "not __fish_seen_subcommand_from $__gci_actions" -a token -d "Print a valid access token"
 complete -c git-credential-iam -n "not __fish_seen_subcommand_from $__gci_actions" -a import -d "Seed the cache from a token on stdin"
 complete -c git-credential-iam -n "not __fish_seen_subcommand_from $__gci_actions" -a register -d "Register a new client as --account NAME"
+complete -c git-credential-iam -n "not __fish_seen_subcommand_from $__gci_actions" -a setup -d "Set up git for a server URL in one command"
 
 # Options.
 complete -c git-credential-iam -l issuer -x -d "The OIDC issuer URL"
@@ -71,5 +72,8 @@ complete -c git-credential-iam -l password-file -r -F -d "Password flow: read th
 complete -c git-credential-iam -l password-env -x -a "(set -n)" -d "Password flow: read the password from this variable"
 complete -c git-credential-iam -l confidential -d "register: ask for a client with a secret"
 complete -c git-credential-iam -l print -d "register: show the registration response"
+complete -c git-credential-iam -l file -r -F -d "setup: write git's configuration to FILE, not --global"
+complete -c git-credential-iam -l no-login -d "setup: do not sign in now, nor check"
+complete -c git-credential-iam -l undo -d "setup: remove what setup URL added"
 complete -c git-credential-iam -s h -l help -d "Show the usage"
 complete -c git-credential-iam -s V -l version -d "Show the version"

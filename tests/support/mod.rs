@@ -1881,3 +1881,57 @@ pub fn on_host(cmd: &Command, host: &str) -> Command {
     }
     c
 }
+
+// ------------------------------------------------------------------------------------------
+// setup (tests/setup_e2e.rs)
+
+/// [`helper_cmd`] without `GIT_CREDENTIAL_IAM_URL`: only what `setup` writes ties a URL.
+pub fn setup_cmd(home: &Path, args: &[&str]) -> Command {
+    let mut cmd = helper_cmd(home);
+    cmd.env_remove("GIT_CREDENTIAL_IAM_URL")
+        .arg("setup")
+        .args(args);
+    cmd
+}
+
+/// Runs `cmd` (stdin closed), approves the device code it prints on stderr at `idp` when it
+/// prints one, and returns its output once it exits; panics after `timeout`.
+pub fn run_approving(mut cmd: Command, idp: &Idp, timeout: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut out = child.stdout.take().unwrap();
+    let out_t = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let mut lines = Lines::spawn(child.stderr.take().unwrap());
+    if let Some(line) = lines.wait_for(|l| l.contains("  Code:  "), timeout) {
+        idp.approve(&find_user_code(&line).expect("a user code"));
+    }
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} still running after {timeout:?}: {:?}",
+                lines.seen()
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    lines.rest(timeout);
+    Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: lines.seen().join("\n").into_bytes(),
+    }
+}
