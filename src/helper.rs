@@ -117,7 +117,7 @@ pub fn obtain(
     // Hot path: no lock, no network. Writers replace the file by rename, so this read sees a
     // whole file, old or new.
     if !force_flow
-        && let Some(t) = cache::load(files, s, &mut warner(io.stderr))?
+        && let Some(t) = cache::peek(files, s, &mut warner(io.stderr))?
             .as_ref()
             .and_then(|e| from_entry(e, (io.clock)(), s.min_lifetime))
     {

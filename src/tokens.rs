@@ -44,7 +44,7 @@ pub fn token(
 /// A token for `target` obtained by refreshing `base`'s login with `target`'s scope/audience.
 fn narrowed(base: &Settings, target: &Settings, io: &mut Io) -> Result<Token> {
     let tfiles = AccountFiles::for_settings(target);
-    if let Some(t) = cache::load(&tfiles, target, &mut helper::warner(io.stderr))?
+    if let Some(t) = cache::peek(&tfiles, target, &mut helper::warner(io.stderr))?
         .as_ref()
         .and_then(|e| from_entry(e, (io.clock)(), target.min_lifetime))
     {
