@@ -599,3 +599,41 @@ fn the_spec_file_installs_the_same_files() {
     want.sort();
     assert_eq!(listed, want, "{files}");
 }
+
+/// The release workflow runs the commands these tests run, with the tool versions .ci/run
+/// installs.
+#[test]
+fn the_release_workflow_builds_what_is_tested() {
+    let read = |p: &str| fs::read_to_string(root().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let workflow = read(".github/workflows/release.yml");
+    let ci = read(".ci/run");
+    for command in [
+        &format!("RUSTFLAGS: {RELEASE_RUSTFLAGS}"),
+        "cargo build --release --locked --target \"$TARGET\"",
+        "cargo deb --locked --no-build --target \"$TARGET\"",
+        "cargo generate-rpm --target \"$TARGET\"",
+        "cargo install --locked cargo-deb --version ",
+        "cargo install --locked cargo-generate-rpm --version ",
+    ] {
+        assert!(workflow.contains(command), "release.yml lacks {command:?}");
+    }
+    for tool in ["cargo-deb", "cargo-generate-rpm"] {
+        let pin = |text: &str| {
+            let at = text
+                .find(&format!("{tool} --version "))
+                .unwrap_or_else(|| panic!("no pinned {tool}"));
+            text[at..].split_whitespace().nth(2).unwrap().to_string()
+        };
+        assert_eq!(
+            pin(&workflow),
+            pin(&ci),
+            "{tool}: release.yml and .ci/run differ"
+        );
+    }
+    for target in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"] {
+        assert!(
+            workflow.contains(target),
+            "release.yml does not build {target}"
+        );
+    }
+}
