@@ -14,7 +14,10 @@
 //! build): the first build takes minutes, later runs are no-ops. A test whose tool is missing
 //! (cargo-deb, cargo-generate-rpm, rpm) says `skipped: needs …` on stderr; `.ci/run` installs
 //! them all.
-#![cfg(target_os = "linux")]
+#![cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 
 mod support;
 
