@@ -546,7 +546,10 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        assert!(files.data.exists() && !warned.contains("corrupt"), "{warned}");
+        assert!(
+            files.data.exists() && !warned.contains("corrupt"),
+            "{warned}"
+        );
         assert!(
             load(&files, &s, &mut |w| warned = w.to_string())
                 .unwrap()

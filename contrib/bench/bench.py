@@ -3,7 +3,9 @@
 
 Prints a Markdown report on stdout (progress goes to stderr):
 
-1. cache-hit `get`, whole process, against `git credential-store --file F get` (interleaved)
+1. cache-hit `get`, whole process, against `git credential-store --file F get` (interleaved);
+   with `--also NAME=PATH`, other builds of the helper (e.g. the static-PIE release build) run in
+   the same interleaved loop, each against the same baseline and against `--bin`
 2. peak RSS of a cache-hit `get` (/usr/bin/time -f %M)
 3. cache-hit `get` with 1, 100 and 10,000 accounts in the cache directory
 4. cache-hit `token --format raw` (skipped with a note when the binary has no `token` action)
@@ -530,7 +532,17 @@ def main():
     ap.add_argument("--signin-procs", type=int, default=16)
     ap.add_argument("--json", help="also write every figure (and raw samples) to this file")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
+                    help="another build to time in item 1, side by side (repeatable)")
     a = ap.parse_args()
+    also = []
+    for spec in a.also:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            die(f"--also wants NAME=PATH, got {spec!r}")
+        if not os.access(path, os.X_OK):
+            die(f"--also {name}: {path} is not an executable")
+        also.append((name, str(Path(path).resolve())))
 
     binary = str(Path(a.bin).resolve())
     git = shutil.which("git") or die("git not found")
@@ -545,6 +557,7 @@ def main():
     empty_path = work / "empty.txt"
     empty_path.write_bytes(b"")
     machine = machine_description(binary)
+    machine["also"] = {name: machine_description(path)["helper"] for name, path in also}
     report = {"machine": machine, "runs": a.runs}
     idp = None
     try:
@@ -579,12 +592,19 @@ def main():
         for s, v in ours.items():
             check_answer(v, token, v.name)  # proves the Python account_key finds the file
 
-        # --- 1. cache-hit get vs git credential-store, ABAB
-        log(f"1. cache-hit get vs git credential-store get: {a.runs} runs each, interleaved")
+        # --- 1. cache-hit get vs git credential-store (and the --also builds), ABAB / ABCABC
+        log(f"1. cache-hit get vs git credential-store get"
+            f"{''.join(f' and {n}' for n, _ in also)}: {a.runs} runs each, interleaved")
         one = Variant("ours get", ours[1].argv, req_path, env)
         base1 = Variant("store", store.argv, req_path, env)
-        interleave([one, base1], a.runs, a.warmup)
+        others = [Variant(f"{n} get", helper_argv(path, dirs[1]), req_path, env)
+                  for n, path in also]
+        for v in others:
+            check_answer(v, token, v.name)
+        interleave([one, *others, base1], a.runs, a.warmup)
         report["hit"] = summarize(one, base1)
+        report["hit_also"] = {n: {"vs_store": summarize(v, base1), "vs_bin": summarize(v, one)}
+                              for (n, _), v in zip(also, others)}
 
         # --- 2. peak RSS
         log(f"2. peak RSS: {a.rss_runs} runs each under /usr/bin/time")
@@ -679,6 +699,7 @@ def render(r, a):
         f"| kernel | {m['kernel']} |",
         f"| git | {m['git']} |",
         f"| helper | {m['helper']} |",
+        *[f"| helper `{n}` (`--also`) | {h} |" for n, h in m.get("also", {}).items()],
         f"| temp dir | {m['tmpfs']} |",
         f"| load average at start | {' '.join(m['loadavg'])} |",
         "",
@@ -698,6 +719,11 @@ def render(r, a):
                 f"| {verdict(s['ratio'] <= target_ratio)} |")
 
     out.append(timed_row(1, "cache-hit `get`, whole process", r["hit"]))
+    for name, s in r.get("hit_also", {}).items():
+        lo, hi = s["vs_bin"]["ratio_ci95"]
+        out.append(timed_row(1, f"cache-hit `get`, whole process, build `{name}` (same loop; vs "
+                                f"`--bin`: {s['vs_bin']['ratio']:.2f}, 95% CI {lo:.2f}–{hi:.2f})",
+                             s["vs_store"]))
     if r["rss"] is None:
         out.append("| 2 | peak RSS of a cache-hit `get` | n/a: /usr/bin/time missing "
                    "(Debian package `time`) | | | ≤ 5 MB | |")

@@ -1935,3 +1935,63 @@ pub fn run_approving(mut cmd: Command, idp: &Idp, timeout: Duration) -> Output {
         stderr: lines.seen().join("\n").into_bytes(),
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// packaging (tests/packaging.rs): another build of the helper, a CA for `localhost`, skips
+
+/// `bin` (another build of the helper, e.g. the static-PIE release binary) with the same clean
+/// environment as [`helper_cmd`].
+pub fn cmd_for(bin: &Path, home: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    clean_env(&mut cmd, home);
+    cmd
+}
+
+/// Like [`make_test_ca`], but the server certificate names `localhost` (DNS) as well as
+/// 127.0.0.1, so a client can reach the server by name.
+pub fn make_localhost_ca(dir: &Path) -> TestCa {
+    let ca = make_test_ca(dir);
+    fs::write(
+        dir.join("srv.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         extendedKeyUsage=serverAuth\n",
+    )
+    .expect("write srv.ext");
+    openssl_in(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "srv.ext",
+        ],
+    );
+    ca
+}
+
+/// Whether `probe` (a command that only reports, like `cargo deb --version`) runs and exits 0.
+/// When it does not, prints `TEST: skipped: needs WHAT (HOW)` straight to stderr, past the
+/// harness's capture, and returns false: `.ci/run` installs every such tool, so CI never skips.
+pub fn needs_tool(test: &str, probe: &mut Command, what: &str, how: &str) -> bool {
+    let ok = probe
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let _ = writeln!(std::io::stderr(), "{test}: skipped: needs {what} ({how})");
+    }
+    ok
+}
