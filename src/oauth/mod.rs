@@ -181,7 +181,7 @@ impl Endpoint {
 impl<'a> Client<'a> {
     /// Builds the client: reads the client secret file and builds the HTTP agent.
     pub fn new(settings: &'a Settings, now: i64) -> Result<Client<'a>> {
-        crate::trust::checked(&settings.issuer, "issuer")?;
+        let issuer = crate::trust::checked(&settings.issuer, "issuer")?;
         let secret = settings.client_secret()?;
         let method = match &secret {
             Some(_) => discovery::remembered_auth_method(&settings.cache_dir, &settings.issuer),
@@ -192,7 +192,7 @@ impl<'a> Client<'a> {
             http: Http::new(
                 settings.timeout,
                 settings.ca_file.as_deref(),
-                settings.issuer.starts_with("https://"),
+                issuer.scheme() == "https",
             )?,
             auth: ClientAuth {
                 client_id: settings.client_id.clone(),
