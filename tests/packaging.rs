@@ -197,7 +197,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 fn the_static_binary_resolves_localhost_and_speaks_tls() {
     let bin = static_binary();
     let certs = tempfile::tempdir().unwrap();
-    let ca = support::make_localhost_ca(certs.path());
+    let ca = support::make_test_ca(certs.path());
     let idp = Idp::start_with(IdpOptions {
         extra_args: [
             "--tls-key",

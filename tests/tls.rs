@@ -31,85 +31,6 @@ process.stdin.on('end', () => process.exit(0));
 process.stdin.resume();
 "#;
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("the openssl command");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A private CA and a server certificate for 127.0.0.1 signed by it.
-fn make_certs(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-subj",
-        "/CN=test-ca",
-        "-days",
-        "2",
-    ]);
-    ca.extend([
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    openssl(dir, &ca);
-    let mut csr = vec!["req"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "srv.key",
-        "-out",
-        "srv.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    openssl(dir, &csr);
-    fs::write(
-        dir.join("ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "srv.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext",
-        ],
-    );
-}
-
 struct Server {
     child: Child,
     issuer: String,
@@ -194,7 +115,7 @@ fn get(home: &Path, issuer: &str, extra: &[&str], env: &[(&str, &Path)]) -> std:
 fn private_ca_refused_until_trusted() {
     support::ensure_node_modules();
     let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
+    support::make_test_ca(dir.path());
     let server = start(dir.path());
     let home = tempfile::tempdir().unwrap();
     let file = seed(home.path(), &server.issuer);

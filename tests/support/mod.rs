@@ -1289,8 +1289,8 @@ pub fn needs_root(test: &str) -> bool {
 // ------------------------------------------------------------------------------------------
 // a private CA, https requests to a provider it signs, and Apache httpd from contrib/server
 
-/// A throwaway CA (`ca.pem`) and a server certificate for 127.0.0.1 signed by it
-/// (`srv.pem`, key `srv.key`), made with the `openssl` command in a directory of the caller's.
+/// A throwaway CA (`ca.pem`) and a server certificate for 127.0.0.1 and `localhost` signed by
+/// it (`srv.pem`, key `srv.key`), made with the `openssl` command in a directory of the caller's.
 pub struct TestCa {
     pub ca: PathBuf,
     pub cert: PathBuf,
@@ -1338,7 +1338,8 @@ pub fn make_test_ca(dir: &Path) -> TestCa {
     );
     fs::write(
         dir.join("srv.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         extendedKeyUsage=serverAuth\n",
     )
     .expect("write srv.ext");
     run(
@@ -1945,39 +1946,6 @@ pub fn cmd_for(bin: &Path, home: &Path) -> Command {
     let mut cmd = Command::new(bin);
     clean_env(&mut cmd, home);
     cmd
-}
-
-/// Like [`make_test_ca`], but the server certificate names `localhost` (DNS) as well as
-/// 127.0.0.1, so a client can reach the server by name.
-pub fn make_localhost_ca(dir: &Path) -> TestCa {
-    let ca = make_test_ca(dir);
-    fs::write(
-        dir.join("srv.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-         extendedKeyUsage=serverAuth\n",
-    )
-    .expect("write srv.ext");
-    openssl_in(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "srv.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "srv.ext",
-        ],
-    );
-    ca
 }
 
 /// Whether `probe` (a command that only reports, like `cargo deb --version`) runs and exits 0.
