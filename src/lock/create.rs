@@ -104,8 +104,12 @@ pub fn acquire(
             continue;
         };
         let holder = Record::parse(&look.content);
-        say(&holder.to_string());
         let seen = *first_seen.get_or_insert(now);
+        // The holder writes its record just after its create: say whom we wait for once it has,
+        // or once the wait is no longer short.
+        if holder.pid.is_some() || now.duration_since(start) >= super::QUIET {
+            say(&holder.to_string());
+        }
         let since = match &last {
             Some((l, since)) if *l == look => *since,
             _ => {

@@ -36,13 +36,10 @@ pub fn acquire(
     best_effort: bool,
     say: &mut dyn FnMut(&str),
 ) -> Result<Option<Held>> {
-    let mut file = open_lock_file(path)?;
+    let file = open_lock_file(path)?;
     let got = match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => {
-            say(&read_holder(&mut file).to_string());
-            wait_for_lock(file, path, timeout)
-        }
+        Err(TryLockError::WouldBlock) => wait_for_lock(file, path, timeout, say),
         Err(TryLockError::Error(e)) => Err(Error::io("cannot lock", path, e)),
     };
     let mut file = match got {
@@ -59,11 +56,19 @@ pub fn acquire(
     Ok(Some(Held { file }))
 }
 
-/// Blocks in `File::lock` on a thread, for at most `timeout`. If the wait times out, the thread
+/// Blocks in `File::lock` on a thread, for at most `timeout`. A wait longer than
+/// [`super::QUIET`] is said through `say`, naming the holder: by then the holder has written its
+/// record (it writes it just after taking the lock), and a short wait needs no words. If the wait
+/// times out, the thread
 /// keeps waiting and releases the lock as soon as it gets it (its receiver is gone). The thread
 /// starts with termination signals blocked, so that they reach the main thread (which defers
 /// them around a refresh; see `signals`).
-fn wait_for_lock(file: File, path: &Path, timeout: Duration) -> Result<File> {
+fn wait_for_lock(
+    file: File,
+    path: &Path,
+    timeout: Duration,
+    say: &mut dyn FnMut(&str),
+) -> Result<File> {
     let mut probe = file
         .try_clone()
         .map_err(|e| Error::io("cannot lock", path, e))?;
@@ -77,7 +82,15 @@ fn wait_for_lock(file: File, path: &Path, timeout: Duration) -> Result<File> {
             }
         });
     }
-    match rx.recv_timeout(timeout) {
+    let quiet = super::QUIET.min(timeout);
+    let got = match rx.recv_timeout(quiet) {
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            say(&read_holder(&mut probe).to_string());
+            rx.recv_timeout(timeout - quiet)
+        }
+        other => other,
+    };
+    match got {
         Ok(Ok(f)) => Ok(f),
         Ok(Err(e)) => Err(Error::io("cannot lock", path, e)),
         Err(_) => Err(Error::LockTimeout {

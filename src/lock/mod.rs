@@ -30,6 +30,10 @@ use std::time::{Duration, Instant};
 use crate::config::LockMode;
 use crate::error::Result;
 
+/// A wait shorter than this goes unsaid: the holder is about to finish, and by then it has
+/// written the record that names it.
+const QUIET: Duration = Duration::from_millis(100);
+
 /// The account's lock: the `flock` file's path and the mode to lock it in.
 #[derive(Debug, Clone)]
 pub struct LockFile {
