@@ -1,6 +1,7 @@
 //! Small encoders the OAuth code needs and that are not worth a crate: base64 (standard, for
 //! HTTP Basic), base64url decoding (for a JWT's `exp` and subject), and
-//! `application/x-www-form-urlencoded`.
+//! `application/x-www-form-urlencoded`, RFC 3339 times, and [`clean`] for text from outside that
+//! is shown to people.
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -74,6 +75,27 @@ fn jwt_claims(token: &str) -> Option<serde_json::Value> {
 /// The `exp` claim of a JWT, without verifying it (only to learn when a token expires).
 pub fn jwt_exp(token: &str) -> Option<i64> {
     jwt_claims(token)?.get("exp")?.as_i64()
+}
+
+/// A Unix time as RFC 3339 UTC (`2026-12-02T14:17:06Z`), for people and for JSON; the bare number
+/// if it is out of range.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// Removes control characters and caps the length of text from the network.
+pub fn clean(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(max).collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]

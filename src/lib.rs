@@ -12,38 +12,55 @@
 //! cannot reach a log or a `Debug` print. The hot path (a cached, valid token) reads one small
 //! file and touches no network.
 
-pub mod askpass;
-pub mod browser;
-pub mod cache;
-pub mod cli;
-pub mod config;
-pub mod encoding;
-pub mod error;
-pub mod hardening;
-pub mod helper;
-pub mod lock;
-pub mod oauth;
-pub mod output;
-pub mod progress;
-pub mod prompt;
-pub mod protocol;
-pub mod qr;
-pub mod register;
-pub mod secret;
-pub mod setup;
-pub mod signals;
-pub mod signin;
-pub mod tokens;
-pub mod trust;
+mod actions;
+mod config;
+mod credential;
+mod encoding;
+mod error;
+mod person;
+mod provider;
+mod secret;
+mod store;
+mod sys;
+mod trust;
+
+pub use actions::helper::Io;
+pub use config::{Options, Settings};
+pub use error::Error;
+pub use secret::Secret;
+pub use sys::hardening::disable_core_dumps;
+
+/// The token cache's format, as the integration tests and fuzz targets read and write it.
+pub mod cache {
+    pub use crate::store::cache::{AccountFiles, Entry, VERSION, account_key, load};
+    pub use crate::store::files::{ensure_dir, fnv1a};
+}
+
+/// git's credential protocol parser, for the integration tests and fuzz targets.
+pub mod protocol {
+    pub use crate::credential::{MAX_INPUT, MAX_LINE, Request};
+}
+
+/// The provider's answers as the helper checks them, for the fuzz targets.
+pub mod oauth {
+    pub use crate::provider::{
+        MAX_TOKEN_LIFETIME_SECS, device, discovery, parse_token_response, registration, validate,
+    };
+}
+
+/// The QR code of the sign-in link, for its golden-file test.
+pub mod qr {
+    pub use crate::person::qr::{Ink, draw, encode};
+}
 
 use std::ffi::OsString;
 use std::io::BufRead;
 
-use cli::Cli;
-use config::{ForRequest, Settings};
-use error::{EXIT_OK, Error, Result};
-use helper::Io;
-use protocol::Request;
+use actions::{helper, output, register, setup, tokens};
+use config::cli::Cli;
+use config::{ForRequest, cli};
+use credential::Request;
+use error::{EXIT_OK, Result};
 
 /// Runs the helper and returns the exit code. Errors are printed once, on one line, on stderr.
 pub fn run(
@@ -189,7 +206,7 @@ fn status(
         .ok_or_else(|| {
             Error::Usage("cannot find the cache directory: pass --cache-dir DIR".into())
         })?;
-    let names = |e: &cache::Entry| {
+    let names = |e: &store::cache::Entry| {
         file.accounts
             .iter()
             .filter(|(_, a)| {

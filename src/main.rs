@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // Before anything is read: a core dump would hold the tokens and the client secret.
-    git_credential_iam::hardening::disable_core_dumps();
+    git_credential_iam::disable_core_dumps();
     let args = std::env::args_os().skip(1).collect();
     let stdin = std::io::stdin();
     let mut stdin = stdin.lock();
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             .map_or(0, |d| d.as_secs() as i64)
     };
     let getenv = |k: &str| std::env::var(k).ok();
-    let mut io = git_credential_iam::helper::Io {
+    let mut io = git_credential_iam::Io {
         stdout: &mut stdout,
         stderr: &mut stderr,
         stderr_is_tty,

@@ -23,8 +23,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use checks::{CacheFixture, Loaded, check_protocol};
+use git_credential_iam::Secret;
 use git_credential_iam::protocol::{MAX_INPUT, MAX_LINE, Request};
-use git_credential_iam::secret::Secret;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

@@ -6,10 +6,10 @@ use std::fs::{self, OpenOptions};
 use std::io::{BufReader, Write};
 use std::path::Path;
 
+use git_credential_iam::Error;
 use git_credential_iam::cache::{self, AccountFiles, Entry};
-use git_credential_iam::config::{Options, Settings};
-use git_credential_iam::error::Error;
 use git_credential_iam::protocol::{MAX_INPUT, Request};
+use git_credential_iam::{Options, Settings};
 
 /// git's credential protocol on hostile bytes: `Request::read_from` never panics, answers the
 /// same whatever the reader's buffer size, fails only with a one-line `Error::Input`, and

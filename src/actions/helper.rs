@@ -6,17 +6,18 @@
 
 use std::io::Write;
 
-use crate::askpass;
-use crate::browser;
-use crate::cache::{self, AccountFiles, Entry};
 use crate::config::{AuthMode, Flow, Interactive, Settings};
+use crate::credential::{Answer, Request};
+use crate::encoding::rfc3339;
 use crate::error::{Error, Result};
-use crate::lock::LockGuard;
-use crate::oauth::{Client, TokenResponse, device, password};
-use crate::prompt::Prompt;
-use crate::protocol::{Answer, Request};
+use crate::person::askpass;
+use crate::person::browser;
+use crate::person::prompt::Prompt;
+use crate::person::signin;
+use crate::provider::{Client, TokenResponse, device, password};
 use crate::secret::Secret;
-use crate::signin;
+use crate::store::cache::{self, AccountFiles, Entry};
+use crate::store::lock::LockGuard;
 use crate::trust::host_of;
 
 /// The process's streams, clock and environment, passed in so tests can drive everything.
@@ -140,7 +141,7 @@ pub fn obtain(
     let refresh = entry.refresh_token.clone();
     if let (false, Some(rt)) = (force_flow, refresh) {
         // Until the rotated refresh token is saved (the guard outlives `store`).
-        let _deferred = crate::signals::Deferred::new();
+        let _deferred = crate::sys::signals::Deferred::new();
         match client.refresh(&rt) {
             Ok(t) => return store(files, &mut entry, t, io),
             Err(e) if e.is_login_gone() => {
@@ -167,7 +168,7 @@ pub fn obtain(
     }
     if s.flow == Flow::Password {
         let t = password_login(s, &client, git_username, io)?;
-        let _deferred = crate::signals::Deferred::new();
+        let _deferred = crate::sys::signals::Deferred::new();
         return store(files, &mut entry, t, io);
     }
     let stderr_is_tty = io.stderr_is_tty;
@@ -193,7 +194,7 @@ pub fn obtain(
         signin::sign_in(&client, &host, &mut prompt, &ui, io.clock)?
     };
     // The new login is saved before Ctrl-C can end the process.
-    let _deferred = crate::signals::Deferred::new();
+    let _deferred = crate::sys::signals::Deferred::new();
     store(files, &mut entry, t, io)
 }
 
@@ -232,12 +233,12 @@ pub fn store(
     let granted = t
         .scope
         .as_deref()
-        .map(|g| crate::oauth::http::clean(g.trim(), 2000))
+        .map(|g| crate::encoding::clean(g.trim(), 2000))
         .filter(|g| !g.is_empty())
         .unwrap_or_else(|| entry.scope.clone());
     let before = (entry.granted_scope.take(), entry.granted_audience.take());
     entry.granted_scope = Some(granted);
-    entry.granted_audience = crate::oauth::claims::audience(t.access_token.expose());
+    entry.granted_audience = crate::provider::claims::audience(t.access_token.expose());
     entry.updated_at = now;
     if (&entry.granted_scope, &entry.granted_audience) != (&before.0, &before.1)
         && let Some(note) = grant_note(entry)
@@ -336,7 +337,7 @@ pub fn login(s: &Settings, io: &mut Io) -> Result<()> {
     let t = obtain(&s, &files, None, true, io)?;
     io.say(&format!(
         "token cached, valid until {}",
-        format_time(t.expires_at)
+        rfc3339(t.expires_at)
     ));
     Ok(())
 }
@@ -419,11 +420,11 @@ pub fn status(
             (true, Some(exp)) if exp > now => {
                 format!(
                     "valid until {} (in {})",
-                    format_time(exp),
+                    rfc3339(exp),
                     device::human_duration(exp.saturating_sub(now).unsigned_abs())
                 )
             }
-            (true, Some(exp)) => format!("expired at {}", format_time(exp)),
+            (true, Some(exp)) => format!("expired at {}", rfc3339(exp)),
             _ => "none".into(),
         };
         out.push_str(&format!("  access token:  {access}\n"));
@@ -439,20 +440,9 @@ pub fn status(
     }
     out.push_str(&format!(
         "lock: {}\n",
-        crate::lock::choose(cache_dir, lock_mode)
+        crate::store::lock::choose(cache_dir, lock_mode)
     ));
     io.stdout
         .write_all(out.as_bytes())
         .map_err(|e| Error::io("cannot write to", "stdout", e))
-}
-
-/// RFC 3339 UTC, for people.
-pub fn format_time(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
 }

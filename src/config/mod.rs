@@ -3,6 +3,8 @@
 //! may list the URLs or hosts they serve). The command line wins over the environment, which
 //! wins over the account's table, which wins over the file's top-level defaults.
 
+pub mod cli;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -112,16 +112,10 @@ impl Http {
         self.read(url, resp)
     }
 
-    /// POST a form to `url` with client authentication: HTTP Basic (id and secret each
-    /// form-urlencoded before base64) for confidential clients, `client_id` in the form for
-    /// public ones.
-    pub fn post_form(&self, url: &str, form: &[(&str, &str)], auth: &ClientAuth) -> Result<Reply> {
-        self.try_post_form(url, form, auth, AuthMethod::Basic)
-            .map_err(|f| f.error)
-    }
-
-    /// [`Http::post_form`] with the client secret presented as `method`, telling a request that
-    /// never reached the server from other failures.
+    /// POST a form to `url` with client authentication: for a confidential client the secret
+    /// is presented as `method` (HTTP Basic with id and secret each form-urlencoded before
+    /// base64, as RFC 6749 §2.3.1 says, or a variant); for a public one `client_id` goes in the
+    /// form. The failure tells a request that never reached the server from other failures.
     pub fn try_post_form(
         &self,
         url: &str,
@@ -277,7 +271,7 @@ pub fn oauth_error(url: &str, reply: &Reply, sent_secrets: &[&str]) -> Error {
 /// leave part of a secret behind).
 fn redacted(text: &str, secrets: &[&str], max: usize) -> String {
     let printable: String = text.chars().filter(|c| !c.is_control()).collect();
-    clean(&redact(&printable, secrets), max)
+    crate::encoding::clean(&redact(&printable, secrets), max)
 }
 
 /// A short, printable description of a body we could not use.
@@ -291,15 +285,6 @@ pub fn describe_body(body: &[u8]) -> String {
     } else {
         format!("{} bytes", body.len())
     }
-}
-
-/// Removes control characters and caps the length of text from the network.
-pub fn clean(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().filter(|c| !c.is_control()).take(max).collect();
-    if s.chars().count() > max {
-        out.push('…');
-    }
-    out
 }
 
 fn load_roots(ca_file: Option<&std::path::Path>) -> Result<RootCerts> {

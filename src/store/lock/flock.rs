@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::holder::{Me, Record};
 use crate::error::{Error, Result};
-use crate::hardening::{is_symlink_refusal, open_nofollow};
+use crate::sys::hardening::{is_symlink_refusal, open_nofollow};
 
 /// A held `flock`, released on drop.
 #[derive(Debug)]
@@ -74,7 +74,7 @@ fn wait_for_lock(
         .map_err(|e| Error::io("cannot lock", path, e))?;
     let (tx, rx) = mpsc::channel();
     {
-        let _signals_to_the_main_thread = crate::signals::Deferred::new();
+        let _signals_to_the_main_thread = crate::sys::signals::Deferred::new();
         std::thread::spawn(move || {
             let got = file.lock().map(|()| file);
             if let Err(mpsc::SendError(Ok(f))) = tx.send(got) {

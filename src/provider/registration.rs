@@ -21,7 +21,6 @@ pub struct Registration {
     /// Absent for a public client (`token_endpoint_auth_method: none`).
     pub client_secret: Option<Secret<String>>,
     pub registration_access_token: Option<Secret<String>>,
-    pub registration_client_uri: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -87,20 +86,16 @@ pub fn parse_registration_response(host: &str, body: &[u8]) -> Result<Registrati
              bearer token; refusing it ({why})"
         )));
     }
-    let registration_client_uri = raw
-        .registration_client_uri
-        .filter(|u| !u.is_empty())
-        .map(|u| {
-            crate::trust::checked(&u, "registration client URI")
-                .map(|_| u)
-                .map_err(|e| refuse(format!("the registration response is refused: {e}")))
-        })
-        .transpose()?;
+    // Not kept (nothing manages the client afterwards), but an answer that names an unsafe one
+    // is not trusted for the rest either.
+    if let Some(u) = raw.registration_client_uri.filter(|u| !u.is_empty()) {
+        crate::trust::checked(&u, "registration client URI")
+            .map_err(|e| refuse(format!("the registration response is refused: {e}")))?;
+    }
     Ok(Registration {
         client_id: raw.client_id,
         client_secret,
         registration_access_token,
-        registration_client_uri,
     })
 }
 

@@ -6,9 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cache::write_atomic;
+use crate::actions::helper::Token;
+use crate::encoding::rfc3339;
 use crate::error::{Error, Result};
-use crate::helper::{Token, format_time};
+use crate::store::files::write_atomic;
 
 /// An output format of `token`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +88,7 @@ pub fn render(
             let v = serde_json::json!({
                 "apiVersion": "client.authentication.k8s.io/v1",
                 "kind": "ExecCredential",
-                "status": { "token": token, "expirationTimestamp": format_time(t.expires_at) },
+                "status": { "token": token, "expirationTimestamp": rfc3339(t.expires_at) },
             });
             format!("{v}\n")
         }
@@ -136,7 +137,7 @@ fn check_wlcg_file(path: &Path) -> Result<()> {
     };
     let refuse =
         |context: String, why: String| Err(Error::io(context, path, std::io::Error::other(why)));
-    let uid = crate::cache::current_uid();
+    let uid = crate::sys::current_uid();
     if meta.file_type().is_symlink() {
         return refuse(
             "refusing to write the token through the symbolic link".into(),
@@ -165,7 +166,7 @@ fn check_wlcg_file(_path: &Path) -> Result<()> {
 
 #[cfg(unix)]
 fn current_uid() -> Result<u32> {
-    Ok(crate::cache::current_uid())
+    Ok(crate::sys::current_uid())
 }
 
 #[cfg(not(unix))]
@@ -299,7 +300,7 @@ mod tests {
         assert!(!elsewhere.exists(), "nothing written through the link");
         std::fs::remove_file(&path).unwrap();
 
-        if crate::cache::current_uid() != 0 {
+        if crate::sys::current_uid() != 0 {
             let _ = writeln!(
                 std::io::stderr(),
                 "skipped: needs root (wlcg_file_is_never_written_through_a_symlink_or_a_foreign_file: a file owned by uid 65534)"

@@ -21,13 +21,14 @@ use std::process::{Command, Output, Stdio};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::cache::{self, AccountFiles};
-use crate::cli::Cli;
+use crate::actions::helper::{self, Io};
+use crate::actions::register::{self, Account, Removed};
+use crate::config::cli::Cli;
 use crate::config::{self, ConfigFile, Flow, Interactive, Options, Settings};
+use crate::encoding::clean;
+use crate::encoding::rfc3339;
 use crate::error::{Error, Result};
-use crate::helper::{self, Io};
-use crate::oauth::http::clean;
-use crate::register::{self, Account, Removed};
+use crate::store::cache::AccountFiles;
 use crate::trust;
 
 /// `setup URL` or `setup --undo URL` from the command line.
@@ -243,7 +244,7 @@ impl Records {
             message: format!("cannot write setup's record: {e}"),
         })?;
         text.push('\n');
-        cache::write_atomic(path, text.as_bytes())
+        crate::store::files::write_atomic(path, text.as_bytes())
     }
 
     /// The record of `url`, created empty when missing.
@@ -651,7 +652,7 @@ fn sign_in(
     io.say(&format!(
         "signed in to {} (account {name:?}), token valid until {}",
         trust::host_of(&s.issuer),
-        helper::format_time(t.expires_at)
+        rfc3339(t.expires_at)
     ));
     Ok(())
 }
@@ -782,7 +783,7 @@ fn undo(
             forget_login(&rec, config_path, io, getenv);
         }
         match register::remove_account(config_path, &rec.account, &a.appended, &a.client_id)? {
-            Removed::Removed => io.say(&format!(
+            Removed::TakenOut => io.say(&format!(
                 "removed account {:?} from {}",
                 rec.account,
                 config_path.display()

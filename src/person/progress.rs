@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use crate::oauth::device::PollEvent;
+use crate::provider::device::PollEvent;
 
 /// Return to the start of the line and erase it.
 const ERASE_LINE: &str = "\r\x1b[2K";

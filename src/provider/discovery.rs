@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::http::{AuthMethod, Http, describe_body};
-use crate::cache::{fnv1a, write_atomic};
 use crate::error::{Error, Result};
+use crate::store::files::{fnv1a, write_atomic};
 use crate::trust::{checked, host_of};
 
 /// How long a cached discovery document is trusted.
@@ -104,14 +104,6 @@ pub fn remember_auth_method(cache_dir: &Path, issuer: &str, method: AuthMethod) 
     let _ = write_atomic(&path, &serde_json::to_vec(&r).expect("serializes"));
 }
 
-/// The endpoints of `issuer`: from the cache when fresh, else fetched, validated and cached.
-pub fn endpoints(http: &Http, issuer: &str, cache_dir: &Path, now: i64) -> Result<Endpoints> {
-    match cached(cache_dir, issuer, now) {
-        Some(e) => Ok(e),
-        None => fetch_and_store(http, issuer, cache_dir, now),
-    }
-}
-
 /// The cached document of `issuer` if it is younger than a day and passes the checks a fetched
 /// one must pass.
 pub fn cached(cache_dir: &Path, issuer: &str, now: i64) -> Option<Endpoints> {
@@ -188,7 +180,7 @@ fn check(issuer: &str, e: Endpoints) -> Result<Endpoints> {
             message: format!(
                 "the discovery document names issuer {:?}, not the configured {issuer:?}; \
                  refusing it (set --issuer to the provider's exact issuer, trailing slash included)",
-                super::http::clean(&e.issuer, 200)
+                crate::encoding::clean(&e.issuer, 200)
             ),
         });
     }

@@ -14,15 +14,16 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use toml_edit::{Array, DocumentMut, Item, Table, value};
 
-use crate::cache::ensure_dir;
-use crate::cli::Cli;
+use crate::actions::helper::Io;
+use crate::config::cli::Cli;
 use crate::config::{self, ConfigFile, Flow, Settings};
+use crate::encoding::clean;
 use crate::error::{Error, Result};
-use crate::helper::Io;
-use crate::oauth::Client;
-use crate::oauth::device::GRANT_TYPE as DEVICE_GRANT;
-use crate::oauth::http::{clean, oauth_error};
-use crate::oauth::registration::parse_registration_response;
+use crate::provider::Client;
+use crate::provider::device::GRANT_TYPE as DEVICE_GRANT;
+use crate::provider::http::oauth_error;
+use crate::provider::registration::parse_registration_response;
+use crate::store::files::ensure_dir;
 use crate::trust::{Pattern, host_of};
 
 /// The git server shown in hints when no `--url` was given.
@@ -285,7 +286,7 @@ pub fn save_account(
 #[derive(Debug, PartialEq, Eq)]
 pub enum Removed {
     /// The table is gone (the appended text cut off, or the table taken out).
-    Removed,
+    TakenOut,
     /// There was no such table.
     Absent,
     /// The table's client id is no longer `client_id`: someone changed it; it stays.
@@ -325,7 +326,7 @@ pub fn remove_account(
     };
     let staged = edit.stage_text(new_text)?;
     staged.commit()?;
-    Ok(Removed::Removed)
+    Ok(Removed::TakenOut)
 }
 
 /// Whether TOML `text` holds `[account.NAME]` (text that does not parse holds nothing).
@@ -786,7 +787,7 @@ mod tests {
             );
             assert_eq!(
                 remove_account(&p, "lab", &saved.appended, "id").unwrap(),
-                Removed::Removed
+                Removed::TakenOut
             );
             assert_eq!(fs::read_to_string(&p).unwrap(), original);
             assert_eq!(
@@ -802,7 +803,7 @@ mod tests {
         fs::write(&p, &text).unwrap();
         assert_eq!(
             remove_account(&p, "lab", &saved.appended, "id").unwrap(),
-            Removed::Removed
+            Removed::TakenOut
         );
         let f = ConfigFile::load(&p, true).unwrap();
         assert_eq!(f.accounts.keys().collect::<Vec<_>>(), ["later", "old"]);

@@ -6,15 +6,16 @@
 
 use std::io::Read;
 
-use crate::cache::{self, AccountFiles, Entry, account_key};
+use crate::actions::helper::{self, Io, Token, from_entry};
+use crate::actions::output::{self, Describe, Format};
 use crate::config::Settings;
 use crate::encoding::jwt_exp;
+use crate::encoding::rfc3339;
 use crate::error::{Error, Result};
-use crate::helper::{self, Io, Token, format_time, from_entry};
-use crate::lock::LockGuard;
-use crate::oauth::{Client, bounded_expiry, validate};
-use crate::output::{self, Describe, Format};
+use crate::provider::{Client, bounded_expiry, validate};
 use crate::secret::Secret;
+use crate::store::cache::{self, AccountFiles, Entry, account_key};
+use crate::store::lock::LockGuard;
 
 /// `token`: `base` is the account; `target` the same with any narrower scope/audience.
 pub fn token(
@@ -70,7 +71,7 @@ fn narrowed(base: &Settings, target: &Settings, io: &mut Io) -> Result<Token> {
         )));
     };
     let client = Client::new(target, (io.clock)())?;
-    let _deferred = crate::signals::Deferred::new();
+    let _deferred = crate::sys::signals::Deferred::new();
     let resp = client.refresh(&rt)?;
     // A rotated refresh token belongs to the account's login: save it there first.
     if let Some(new_rt) = resp.refresh_token.clone() {
@@ -78,7 +79,7 @@ fn narrowed(base: &Settings, target: &Settings, io: &mut Io) -> Result<Token> {
         bentry.updated_at = (io.clock)();
         cache::save(&bfiles, &bentry)?;
     }
-    let resp = crate::oauth::TokenResponse {
+    let resp = crate::provider::TokenResponse {
         refresh_token: None,
         ..resp
     };
@@ -131,7 +132,7 @@ pub fn import(
     let saved = match kind {
         ImportKind::RefreshToken => {
             let client = Client::new(s, (io.clock)())?;
-            let _deferred = crate::signals::Deferred::new();
+            let _deferred = crate::sys::signals::Deferred::new();
             let resp = client.refresh(&token).map_err(|e| match e {
                 e if e.is_login_gone() => Error::LoginRequired(format!(
                     "the imported refresh token was refused ({e}); get a fresh one"
@@ -155,7 +156,7 @@ pub fn import(
             entry.updated_at = (io.clock)();
             // Nothing was granted in our sight: what the token says about itself, if readable.
             entry.granted_scope = None;
-            entry.granted_audience = crate::oauth::claims::audience(token.expose());
+            entry.granted_audience = crate::provider::claims::audience(token.expose());
             cache::save(&files, &entry)?;
             Token {
                 access: token,
@@ -167,7 +168,7 @@ pub fn import(
     };
     io.say(&format!(
         "imported; access token valid until {}{}",
-        format_time(saved.expires_at),
+        rfc3339(saved.expires_at),
         if entry.refresh_token.is_some() {
             ", refresh token held"
         } else {

@@ -127,10 +127,9 @@ pub fn choose(dir: &Path, mode: LockMode) -> Choice {
 /// An exclusive lock, released on drop.
 #[derive(Debug)]
 pub struct LockGuard {
-    // Dropped in this order: the owner file first, then this machine's flock.
-    owner: Option<create::Owned>,
+    // Held for their `Drop`, in this order: the owner file first, then this machine's flock.
+    _owner: Option<create::Owned>,
     _flock: Option<flock::Held>,
-    path: PathBuf,
 }
 
 impl LockGuard {
@@ -166,20 +165,15 @@ impl LockGuard {
             None
         };
         Ok(LockGuard {
-            owner,
+            _owner: owner,
             _flock: flock,
-            path: lock.path.clone(),
         })
     }
 
-    /// The `flock` file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Whether the lock was taken by an exclusive create (a shared file system).
-    pub fn is_exclusive_create(&self) -> bool {
-        self.owner.is_some()
+    #[cfg(test)]
+    fn is_exclusive_create(&self) -> bool {
+        self._owner.is_some()
     }
 }
 

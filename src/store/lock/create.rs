@@ -35,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::holder::Record;
 use crate::error::{Error, Result};
-use crate::hardening::{open_nofollow, open_read_nofollow};
+use crate::sys::hardening::{open_nofollow, open_read_nofollow};
 
 /// How often a holder shows it is alive.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
@@ -190,7 +190,7 @@ fn try_create(path: &Path) -> Result<Option<Owned>> {
     let (stop, stopped) = mpsc::channel::<()>();
     let beat = {
         // Termination signals stay with the main thread, which defers them around a refresh.
-        let _signals_to_the_main_thread = crate::signals::Deferred::new();
+        let _signals_to_the_main_thread = crate::sys::signals::Deferred::new();
         std::thread::Builder::new()
             .name("lock-heartbeat".into())
             .spawn(move || heartbeat(file, beat_at, stopped))

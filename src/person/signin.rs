@@ -5,16 +5,16 @@
 //! Everything goes to the destination [`Prompt`] picked, never to stdout. Provider text is
 //! stripped of control characters first: a hostile provider must not drive the terminal.
 
-use crate::browser::{self, Opener};
+use crate::encoding::clean;
+use crate::encoding::rfc3339;
 use crate::error::Result;
-use crate::helper::format_time;
-use crate::oauth::claims::display_name;
-use crate::oauth::device::{self, DeviceAuthorization, human_duration};
-use crate::oauth::http::clean;
-use crate::oauth::{Client, TokenResponse};
-use crate::progress::Status;
-use crate::prompt::Prompt;
-use crate::qr;
+use crate::person::browser::{self, Opener};
+use crate::person::progress::Status;
+use crate::person::prompt::Prompt;
+use crate::person::qr;
+use crate::provider::claims::display_name;
+use crate::provider::device::{self, DeviceAuthorization, human_duration};
+use crate::provider::{Client, TokenResponse};
 
 /// The person-facing choices and the ways to reach the world.
 pub struct Ui<'a> {
@@ -144,7 +144,7 @@ pub fn signed_in(host: &str, t: &TokenResponse, now: i64) -> String {
         .unwrap_or_default();
     format!(
         "git-credential-iam: signed in to {host}{who}, token valid until {}",
-        format_time(t.expires_at(now))
+        rfc3339(t.expires_at(now))
     )
 }
 

@@ -400,11 +400,6 @@ impl<'a> Client<'a> {
     pub fn http(&self) -> &Http {
         &self.http
     }
-
-    /// The client's credentials.
-    pub fn auth(&self) -> &ClientAuth {
-        &self.auth
-    }
 }
 
 /// The checks of the provider-answer fuzz targets, run by the property tests below.

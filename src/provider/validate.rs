@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use crate::cache::Entry;
 use crate::error::{Error, Result};
+use crate::store::cache::Entry;
 
 /// Longest token accepted (IAM JWTs with many groups are a few KiB).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -109,7 +109,10 @@ pub fn response_tokens(
     if let Some(tt) = token_type_.filter(|t| !token_type(Some(t))) {
         return Err(Error::Provider {
             host: host.to_string(),
-            message: format!("token_type {:?} is not Bearer", super::http::clean(tt, 40)),
+            message: format!(
+                "token_type {:?} is not Bearer",
+                crate::encoding::clean(tt, 40)
+            ),
         });
     }
     Ok(())

@@ -1,21 +1,22 @@
 //! The token cache: one small versioned JSON file per account key (a hash of issuer, client id,
 //! scopes and audience) in a private directory (mode 0700), each file mode 0600 with a sibling
 //! `.lock` file. A cache hit reads one small file, however many accounts exist. Writes go
-//! through a temp file in the same directory, `fsync`, then `rename`, so readers see the old or
-//! the new file, never a torn one. A corrupt file is moved aside (not deleted) and treated as
+//! through [`write_atomic`] (a temp file in the same directory, `rename`, then `fsync`),
+//! so readers see the old or the new file, never a torn one. A corrupt file is moved aside (not deleted) and treated as
 //! empty; a file of a newer format is refused and left alone.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::hardening::open_read_nofollow;
-use crate::lock::LockFile;
 use crate::secret::Secret;
+use crate::store::files::{ensure_dir, fnv1a, write_atomic};
+use crate::store::lock::LockFile;
+use crate::sys::current_uid;
+use crate::sys::hardening::open_read_nofollow;
 
 /// The format version written into every entry.
 pub const VERSION: u32 = 1;
@@ -135,13 +136,6 @@ pub fn account_key(issuer: &str, client_id: &str, scope: &str, audience: Option<
     format!("{:016x}", fnv1a(material.as_bytes()))
 }
 
-/// FNV-1a, 64 bits.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x100000001b3)
-    })
-}
-
 /// Reads the entry of account `s`. A missing file is `None`; a corrupt one is moved aside with a
 /// warning through `warn` and reads as `None`. A file of a newer format (its `version` field,
 /// even when the rest does not parse) is an error and stays as it is: every write path loads
@@ -177,7 +171,7 @@ fn read_entry(
     };
     match serde_json::from_slice::<Entry>(&bytes) {
         Ok(e) if e.version > VERSION => Err(newer_format(&files.data, e.version.into())),
-        Ok(e) if e.belongs_to(s) => Ok(Some(crate::oauth::validate::cached_entry(
+        Ok(e) if e.belongs_to(s) => Ok(Some(crate::provider::validate::cached_entry(
             e,
             &files.data,
             warn,
@@ -291,7 +285,7 @@ fn read_private(path: &Path, warn: &mut dyn FnMut(&str)) -> Result<Option<Vec<u8
     Ok(Some(bytes))
 }
 
-/// Writes the entry atomically (temp file, fsync, rename, fsync of the directory).
+/// Writes the entry atomically (see [`write_atomic`]).
 pub fn save(files: &AccountFiles, entry: &Entry) -> Result<()> {
     let json = serde_json::to_vec_pretty(entry).expect("an entry always serializes");
     write_atomic(&files.data, &json)
@@ -305,22 +299,6 @@ pub fn remove(files: &AccountFiles) -> Result<()> {
         }
         _ => Ok(()),
     }
-}
-
-/// Creates the cache directory with mode 0700 if it is missing.
-pub fn ensure_dir(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut b = fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir)
-        .map_err(|e| Error::io("cannot create the cache directory", dir, e))
 }
 
 /// Creates the cache directory (0700) or checks an existing one before anything is written into
@@ -371,52 +349,6 @@ pub fn prepare_dir(dir: &Path, warn: &mut dyn FnMut(&str)) -> Result<()> {
     Ok(())
 }
 
-/// The process's effective user id: the owner of the files it creates.
-#[cfg(unix)]
-pub fn current_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
-/// Writes `bytes` to `path` atomically: a temp file created exclusively (mode 0600) in the same
-/// directory, `rename` over `path`, then `fsync` of the file and of the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    ensure_dir(dir)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("cache");
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let result = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        // Rename first, then fsync: once renamed, the new file survives the death of this
-        // process (the page cache is the kernel's), so the window in which a kill loses a
-        // rotated refresh token is as short as it can be; the fsyncs then make it survive a
-        // power cut too.
-        fs::rename(&tmp, path)?;
-        f.sync_all()?;
-        #[cfg(unix)]
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    result.map_err(|e: std::io::Error| {
-        let _ = fs::remove_file(&tmp);
-        Error::io("cannot write", path, e)
-    })
-}
-
 /// Every entry in the cache directory, with its file (for `status`).
 pub fn list(dir: &Path) -> Result<Vec<(PathBuf, Entry)>> {
     let rd = match fs::read_dir(dir) {
@@ -427,10 +359,12 @@ pub fn list(dir: &Path) -> Result<Vec<(PathBuf, Entry)>> {
     let mut out = Vec::new();
     for ent in rd.flatten() {
         let p = ent.path();
+        // An account's file is `KEY.json`, KEY being [`account_key`]'s 16 hex digits; other
+        // files in the directory (the provider's cached documents, say) are not accounts.
         let is_entry = p.extension().is_some_and(|e| e == "json")
-            && !p
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("discovery-"));
+            && p.file_stem()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit()));
         if is_entry
             && let Ok(Some(bytes)) = read_private(&p, &mut |_| {})
             && let Ok(e) = serde_json::from_slice::<Entry>(&bytes)
@@ -446,6 +380,7 @@ pub fn list(dir: &Path) -> Result<Vec<(PathBuf, Entry)>> {
 mod tests {
     use super::*;
     use crate::config::{AuthMode, Interactive};
+    use std::io::Write;
     use std::time::Duration;
 
     pub(crate) fn settings(dir: &Path) -> Settings {
