@@ -127,7 +127,9 @@ fn private_ca_refused_until_trusted() {
     eprintln!("without the CA: {err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("127.0.0.1") && err.to_lowercase().contains("certificate"),
+        err.contains("127.0.0.1")
+            && err.to_lowercase().contains("certificate")
+            && err.contains("--ca-file"),
         "{err}"
     );
     assert_eq!(fs::read(&file).unwrap(), before, "cache untouched");

@@ -204,19 +204,27 @@ impl Http {
             ureq::Error::Io(ref io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
                 "connection refused".into()
             }
-            other => {
-                let m = other.to_string();
-                if m.contains("certificate") {
-                    format!("{m} (TLS; if the provider uses a private CA, pass --ca-file FILE)")
-                } else {
-                    m
-                }
+            ref other if is_tls_failure(other) => {
+                format!("{other} (TLS; if the provider uses a private CA, pass --ca-file FILE)")
             }
+            other => other.to_string(),
         };
         Error::Http {
             host: crate::trust::host_of(url),
             message,
         }
+    }
+}
+
+/// Whether `e` is a failed TLS handshake (an unknown issuer, a name mismatch, an expired
+/// certificate), told by the error's type: rustls's error reaches ureq inside an I/O error.
+fn is_tls_failure(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => true,
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>()),
+        _ => false,
     }
 }
 
