@@ -23,6 +23,7 @@ mod secret;
 mod store;
 mod sys;
 mod trust;
+mod validate;
 
 pub use actions::helper::Io;
 pub use config::{Options, Settings};
@@ -44,8 +45,12 @@ pub mod protocol {
 /// The provider's answers as the helper checks them, for the fuzz targets.
 pub mod oauth {
     pub use crate::provider::{
-        MAX_TOKEN_LIFETIME_SECS, device, discovery, parse_token_response, registration, validate,
+        MAX_TOKEN_LIFETIME_SECS, device, discovery, parse_token_response, registration,
     };
+    /// The rules a token from outside must pass before it is kept or printed.
+    pub mod validate {
+        pub use crate::validate::{access_token, refresh_token, token_type};
+    }
 }
 
 /// The QR code of the sign-in link, for its golden-file test.

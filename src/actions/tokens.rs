@@ -12,10 +12,11 @@ use crate::config::Settings;
 use crate::encoding::jwt_exp;
 use crate::encoding::rfc3339;
 use crate::error::{Error, Result};
-use crate::provider::{Client, bounded_expiry, validate};
+use crate::provider::{Client, bounded_expiry};
 use crate::secret::Secret;
 use crate::store::cache::{self, AccountFiles, Entry, account_key};
 use crate::store::lock::LockGuard;
+use crate::validate;
 
 /// `token`: `base` is the account; `target` the same with any narrower scope/audience.
 pub fn token(

@@ -95,7 +95,7 @@ pub fn parse_device_authorization(host: &str, body: &[u8]) -> Result<DeviceAutho
             "the device authorization response has an empty device_code or user_code".into(),
         ));
     }
-    if let Err(why) = super::validate::refresh_token(da.device_code.expose()) {
+    if let Err(why) = crate::validate::refresh_token(da.device_code.expose()) {
         return Err(refuse(format!(
             "the device authorization response has a device_code that is not printable ASCII \
              ({why})"

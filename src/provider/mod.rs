@@ -10,7 +10,6 @@ pub mod discovery;
 pub mod http;
 pub mod password;
 pub mod registration;
-pub mod validate;
 
 use std::cell::{Cell, OnceCell};
 
@@ -21,6 +20,7 @@ use crate::encoding::jwt_exp;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::trust::host_of;
+use crate::validate;
 use discovery::Endpoints;
 use http::{AuthMethod, ClientAuth, Http, oauth_error};
 

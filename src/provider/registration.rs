@@ -7,9 +7,9 @@
 
 use serde::Deserialize;
 
-use super::validate;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::validate;
 
 /// Longest `client_id` accepted (IAM's are UUIDs; oidc-provider's about 40 characters).
 pub const MAX_CLIENT_ID_LEN: usize = 1024;

@@ -171,11 +171,7 @@ fn read_entry(
     };
     match serde_json::from_slice::<Entry>(&bytes) {
         Ok(e) if e.version > VERSION => Err(newer_format(&files.data, e.version.into())),
-        Ok(e) if e.belongs_to(s) => Ok(Some(crate::provider::validate::cached_entry(
-            e,
-            &files.data,
-            warn,
-        ))),
+        Ok(e) if e.belongs_to(s) => Ok(Some(cached_entry(e, &files.data, warn))),
         Ok(_) => Ok(None),
         Err(err) => {
             // A newer format may not parse as this version's entry at all: it is no corruption,
@@ -238,6 +234,26 @@ impl ClassifyName for serde_json::Error {
             serde_json::error::Category::Eof => "truncated",
         }
     }
+}
+
+/// A cache entry just read from `path`: an access token that is not a valid bearer token (the
+/// file was edited, or written by a version that did not check) is dropped with a warning
+/// through `warn`, so it is never printed. Returns the entry.
+fn cached_entry(mut e: Entry, path: &Path, warn: &mut dyn FnMut(&str)) -> Entry {
+    if let Some(Err(why)) = e
+        .access_token
+        .as_ref()
+        .map(|t| crate::validate::access_token(t.expose()))
+    {
+        warn(&format!(
+            "warning: cache file {} holds an access token that is not a valid bearer token \
+             ({why}); ignoring it",
+            path.display()
+        ));
+        e.access_token = None;
+        e.expires_at = None;
+    }
+    e
 }
 
 /// Reads a file that must be private: refuses symlinks and files of another user, repairs

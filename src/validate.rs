@@ -5,10 +5,7 @@
 //! token only travels form-encoded, but must still be printable ASCII (RFC 6749 `VSCHAR`).
 //! The reasons never quote the token.
 
-use std::path::Path;
-
 use crate::error::{Error, Result};
-use crate::store::cache::Entry;
 
 /// Longest token accepted (IAM JWTs with many groups are a few KiB).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -116,22 +113,6 @@ pub fn response_tokens(
         });
     }
     Ok(())
-}
-
-/// A cache entry just read from `path`: an access token that is not a valid bearer token (the
-/// file was edited, or written by a version that did not check) is dropped with a warning
-/// through `warn`, so it is never printed. Returns the entry.
-pub fn cached_entry(mut e: Entry, path: &Path, warn: &mut dyn FnMut(&str)) -> Entry {
-    if let Some(Err(why)) = e.access_token.as_ref().map(|t| access_token(t.expose())) {
-        warn(&format!(
-            "warning: cache file {} holds an access token that is not a valid bearer token \
-             ({why}); ignoring it",
-            path.display()
-        ));
-        e.access_token = None;
-        e.expires_at = None;
-    }
-    e
 }
 
 #[cfg(test)]
