@@ -319,17 +319,51 @@ fn handed_out(ask: Ask, r: &Ran) -> String {
     }
 }
 
-/// A fake whose refreshes of `RT` get `refusal`, and of any other refresh token a new token.
-fn refusing(refusal: Refusal) -> Fake {
-    Fake::start(move |req| {
-        if req.is_refresh() && req.body.contains(RT) {
-            refusal.reply()
-        } else if req.is_refresh() {
-            (200, token_json("AT-FROM-IMPORT", 3600, None))
-        } else {
-            (404, String::new())
-        }
+/// A fake that answers every refresh with `status` and `body`, and nothing else.
+fn on_refresh(status: u16, body: String) -> Fake {
+    Fake::start(move |req| match req.is_refresh() {
+        true => (status, body.clone()),
+        false => (404, String::new()),
     })
+}
+
+/// A fake that answers every refresh as `refusal` says.
+fn refusing(refusal: Refusal) -> Fake {
+    let (status, body) = refusal.reply();
+    on_refresh(status, body)
+}
+
+/// `ask`, non-interactively, with a login whose access token has expired, against a provider
+/// answering `refusal`: checks that it exits with `code` after one refresh, printing nothing on
+/// stdout and making no narrower entry; returns the case with stderr, and the account's entry.
+fn expired_login_fails(refusal: Refusal, ask: Ask, code: u8) -> (String, serde_json::Value) {
+    let fake = refusing(refusal);
+    let home = Home::new();
+    home.seed_login(&fake.issuer, "AT-EXPIRED", -10);
+    let r = home.ask(&fake, ask, &["--non-interactive"], 0);
+    let case = format!("{refusal:?} {ask:?}: {}", r.stderr);
+    assert_eq!(r.code, code, "{case}");
+    assert!(r.stdout.is_empty(), "{case}");
+    assert_eq!(fake.refreshes().len(), 1, "{case}");
+    assert!(home.read(&fake.issuer, "openid").is_none(), "{case}");
+    (case, home.read(&fake.issuer, SCOPE).unwrap())
+}
+
+/// `import` of [`IMPORTED`] against a provider answering `refusal`, with a login cached (its
+/// access token valid `in_secs` more): checks that it exits with `code` after one refresh and
+/// leaves the cache file byte for byte as it was, and returns stderr.
+fn import_keeps_the_cache(refusal: Refusal, in_secs: i64, code: u8) -> String {
+    let fake = refusing(refusal);
+    let home = Home::new();
+    home.seed_login(&fake.issuer, "AT-CACHED", in_secs);
+    let before = std::fs::read(home.file(&fake.issuer, SCOPE)).unwrap();
+    let r = home.ask(&fake, Ask::Import, &["--non-interactive"], 0);
+    assert_eq!(r.code, code, "{refusal:?} import: {}", r.stderr);
+    assert!(!r.stderr.contains(IMPORTED), "{}", r.stderr);
+    assert_eq!(fake.refreshes().len(), 1);
+    let after = std::fs::read(home.file(&fake.issuer, SCOPE)).unwrap();
+    assert_eq!(after, before, "{refusal:?} import");
+    r.stderr
 }
 
 /// A dead login — 400 `invalid_grant` or glewlwyd's empty 400 — is handled the same by `get`,
@@ -340,41 +374,18 @@ fn refusing(refusal: Refusal) -> Fake {
 fn a_dead_login_is_dropped_alike_by_every_action() {
     for refusal in [Refusal::InvalidGrant, Refusal::Empty400] {
         for ask in [Ask::Get, Ask::Token, Ask::Narrowed] {
-            let fake = refusing(refusal);
-            let home = Home::new();
-            home.seed_login(&fake.issuer, "AT-EXPIRED", -10);
-            let r = home.ask(&fake, ask, &["--non-interactive"], 0);
-            let case = format!("{refusal:?} {ask:?}: {}", r.stderr);
-            assert_eq!(r.code, 3, "{case}");
-            assert!(r.stdout.is_empty(), "{case}");
-            assert!(r.stderr.contains("no longer valid"), "{case}");
-            assert!(r.stderr.contains("git-credential-iam login"), "{case}");
-            assert!(!r.stderr.contains(RT), "{case}");
-            assert_eq!(fake.refreshes().len(), 1, "{case}");
-            let account = home.read(&fake.issuer, SCOPE).unwrap();
+            let (case, account) = expired_login_fails(refusal, ask, 3);
+            assert!(case.contains("no longer valid"), "{case}");
+            assert!(case.contains("git-credential-iam login"), "{case}");
+            assert!(!case.contains(RT), "{case}");
             assert!(account.get("refresh_token").is_none(), "{case}: {account}");
             assert!(account.get("access_token").is_none(), "{case}: {account}");
         }
         // `import`: the refused token was never saved; the cached login stays as it was.
-        let fake = Fake::start(move |req| match req.is_refresh() {
-            true => refusal.reply(),
-            false => (404, String::new()),
-        });
-        let home = Home::new();
-        home.seed_login(&fake.issuer, "AT-EXPIRED", -10);
-        let before = std::fs::read(home.file(&fake.issuer, SCOPE)).unwrap();
-        let r = home.ask(&fake, Ask::Import, &["--non-interactive"], 0);
-        assert_eq!(r.code, 3, "{refusal:?} import: {}", r.stderr);
+        let stderr = import_keeps_the_cache(refusal, -10, 3);
         assert!(
-            r.stderr.contains("imported refresh token was refused"),
-            "{}",
-            r.stderr
-        );
-        assert!(!r.stderr.contains(IMPORTED), "{}", r.stderr);
-        assert_eq!(fake.refreshes().len(), 1);
-        assert_eq!(
-            std::fs::read(home.file(&fake.issuer, SCOPE)).unwrap(),
-            before
+            stderr.contains("imported refresh token was refused"),
+            "{stderr}"
         );
     }
 }
@@ -415,29 +426,10 @@ fn the_provider_down_serves_the_cached_token_alike_for_every_action() {
             assert_eq!(account["refresh_token"], RT, "{case}: the login is kept");
 
             // No token left that works: exit 4, the login still kept.
-            let home = Home::new();
-            home.seed_login(&fake.issuer, "AT-EXPIRED", -10);
-            let r = home.ask(&fake, ask, &["--non-interactive"], 0);
-            let case = format!("{status} {ask:?}, expired: {}", r.stderr);
-            assert_eq!(r.code, 4, "{case}");
-            assert!(r.stdout.is_empty(), "{case}");
-            let account = home.read(&fake.issuer, SCOPE).unwrap();
+            let (case, account) = expired_login_fails(refusal, ask, 4);
             assert_eq!(account["refresh_token"], RT, "{case}: the login is kept");
-            assert!(home.read(&fake.issuer, "openid").is_none(), "{case}");
         }
-        let fake = Fake::start(move |req| match req.is_refresh() {
-            true => refusal.reply(),
-            false => (404, String::new()),
-        });
-        let home = Home::new();
-        home.seed_login(&fake.issuer, "AT-STILL-GOOD", 30);
-        let before = std::fs::read(home.file(&fake.issuer, SCOPE)).unwrap();
-        let r = home.ask(&fake, Ask::Import, &["--non-interactive"], 0);
-        assert_eq!(r.code, 4, "{status} import: {}", r.stderr);
-        assert_eq!(
-            std::fs::read(home.file(&fake.issuer, SCOPE)).unwrap(),
-            before
-        );
+        import_keeps_the_cache(refusal, 30, 4);
     }
 }
 
@@ -448,10 +440,7 @@ fn the_provider_down_serves_the_cached_token_alike_for_every_action() {
 #[test]
 fn a_rotated_refresh_token_is_saved_to_the_account_by_every_action() {
     for ask in [Ask::Get, Ask::Token, Ask::Narrowed, Ask::Import] {
-        let fake = Fake::start(|req| match req.is_refresh() {
-            true => (200, token_json("AT-NEW", 3600, Some("RT-ROTATED"))),
-            false => (404, String::new()),
-        });
+        let fake = on_refresh(200, token_json("AT-NEW", 3600, Some("RT-ROTATED")));
         let home = Home::new();
         home.seed_login(&fake.issuer, "AT-EXPIRED", -10);
         let r = home.ask(&fake, ask, &["--non-interactive"], 0);
@@ -592,10 +581,7 @@ fn login_forces_the_sign_in() {
 /// refreshed on every `get`), and refreshed once in its second half.
 #[test]
 fn short_lived_tokens_are_reused_for_half_their_life() {
-    let fake = Fake::start(|req| match req.is_refresh() {
-        true => (200, token_json("AT-SHORT", 60, None)),
-        false => (404, String::new()),
-    });
+    let fake = on_refresh(200, token_json("AT-SHORT", 60, None));
     let home = Home::new();
     home.seed_login(&fake.issuer, "AT-EXPIRED", -10);
     for (later, refreshes) in [(0, 1), (10, 1), (30, 1), (31, 2)] {
@@ -614,10 +600,7 @@ fn short_lived_tokens_are_reused_for_half_their_life() {
 /// the minimum lifetime left is refreshed, however short-lived.
 #[test]
 fn an_entry_without_obtained_at_keeps_the_uncapped_minimum() {
-    let fake = Fake::start(|req| match req.is_refresh() {
-        true => (200, token_json("AT-NEW", 3600, None)),
-        false => (404, String::new()),
-    });
+    let fake = on_refresh(200, token_json("AT-NEW", 3600, None));
     let home = Home::new();
     home.seed_login(&fake.issuer, "AT-OLD", 50);
     let r = home.ask(&fake, Ask::Get, &["--non-interactive"], 0);
