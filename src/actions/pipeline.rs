@@ -52,9 +52,13 @@ use crate::trust::host_of;
 /// A usable access token, its expiry (Unix seconds), and what the provider granted when known
 /// (see [`Entry::granted_scope`], [`Entry::granted_audience`]).
 pub struct Token {
+    /// The access token.
     pub access: Secret<String>,
+    /// When it expires (Unix seconds).
     pub expires_at: i64,
+    /// The scope granted with it, when known.
     pub granted_scope: Option<String>,
+    /// Its audience, when it is a readable JWT.
     pub granted_audience: Option<String>,
 }
 
@@ -89,7 +93,9 @@ pub enum Purpose {
     /// Cache this access token, valid until `expires_at` (`import --access-token`); the
     /// account's refresh token, if any, is kept.
     ImportAccessToken {
+        /// The access token read on stdin.
         token: Secret<String>,
+        /// When it expires (Unix seconds): `--expires-at` or its JWT `exp`, bounded.
         expires_at: i64,
     },
 }
@@ -112,6 +118,7 @@ impl Purpose {
 
 /// What [`SignIn::run_for_import`] reports besides the token.
 pub struct Served {
+    /// The token served.
     pub token: Token,
     /// Whether the account holds a refresh token after the run.
     pub refresh_token_held: bool,
@@ -134,7 +141,9 @@ pub struct SignIn<'a> {
 /// account.
 #[derive(Clone, Copy)]
 enum Dest {
+    /// The account's entry.
     Account,
+    /// The wanted token's entry.
     Wanted,
 }
 
@@ -155,7 +164,9 @@ impl Held {
 
 /// New tokens, from the provider or stdin, before they are saved.
 struct Issued {
+    /// The access token.
     access: Secret<String>,
+    /// When it expires (Unix seconds).
     expires_at: i64,
     /// A new refresh token (`None` keeps the account's).
     refresh: Option<Secret<String>>,
@@ -232,7 +243,8 @@ impl<'a> SignIn<'a> {
         self.locked(io).map(|s| s.token)
     }
 
-    /// Runs the pipeline for `import` and also says whether a refresh token is held.
+    /// Runs the pipeline for `import` (which never reuses a cached token, so it starts at the
+    /// lock), and also says whether the account holds a refresh token afterwards.
     pub fn run_for_import(&self, io: &mut Io) -> Result<Served> {
         self.locked(io)
     }
@@ -314,6 +326,7 @@ impl<'a> SignIn<'a> {
         Ok(cache::load(files, s, &mut warner(io.stderr))?.unwrap_or_else(|| Entry::empty(s)))
     }
 
+    /// `token`, served with what `held` says of the account's login.
     fn served(&self, token: Token, held: &Held) -> Served {
         Served {
             token,
@@ -338,6 +351,7 @@ impl<'a> SignIn<'a> {
         }
     }
 
+    /// Why no narrower token can be made from the account's login.
     fn no_refresh_token(&self) -> Error {
         Error::LoginRequired(format!(
             "the login for {} holds no refresh token, so no narrower token can be made; \
