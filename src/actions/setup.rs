@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::actions::helper::{self, Io};
+use crate::actions::pipeline::{Purpose, SignIn};
 use crate::actions::register::{self, Account, Removed};
 use crate::config::cli::Cli;
 use crate::config::{self, ConfigFile, Flow, Interactive, Options, Settings};
@@ -638,14 +639,16 @@ fn sign_in(
     }
     let files = AccountFiles::for_settings(&s);
     let had_login = files.data.exists();
-    let t = helper::obtain(&s, &files, None, false, io).map_err(|e| match e {
-        Error::LoginRequired(_) => Error::LoginRequired(format!(
-            "no valid login for account {name:?}, and prompting is off (CI=true, \
+    let t = SignIn::new(&s, Purpose::Serve)
+        .run(io)
+        .map_err(|e| match e {
+            Error::LoginRequired(_) => Error::LoginRequired(format!(
+                "no valid login for account {name:?}, and prompting is off (CI=true, \
              GIT_TERMINAL_PROMPT=0 or --non-interactive): run setup where you can sign in, or \
              pass --no-login"
-        )),
-        e => e,
-    })?;
+            )),
+            e => e,
+        })?;
     if !had_login && files.data.exists() {
         rec.login_added = true;
     }

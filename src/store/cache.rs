@@ -35,6 +35,12 @@ pub struct Entry {
     /// Unix seconds at which the access token expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// Unix seconds at which this helper obtained the access token (refresh, sign-in, import):
+    /// with `expires_at`, the token's issued lifetime, which caps the minimum lifetime asked of
+    /// it ([`Entry::valid_access_token`]). Absent in files written before it existed: the
+    /// minimum lifetime then applies uncapped, as it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obtained_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<Secret<String>>,
     /// The scope the provider granted with the last token (its `scope`, RFC 6749 §5.1; the
@@ -60,6 +66,7 @@ impl Entry {
             audience: s.audience.clone(),
             access_token: None,
             expires_at: None,
+            obtained_at: None,
             refresh_token: None,
             granted_scope: None,
             granted_audience: None,
@@ -88,16 +95,60 @@ impl Entry {
         }
     }
 
-    /// The access token if it stays valid for at least `min_lifetime` seconds after `now`.
+    /// The access token if it stays valid for at least the minimum lifetime after `now`: the
+    /// asked `min_lifetime`, a soft one capped at half the token's issued lifetime when that is
+    /// known ([`effective_min_lifetime`]).
     pub fn valid_access_token(&self, now: i64, min_lifetime: u64) -> Option<(&str, i64)> {
         let token = self.access_token.as_ref()?;
         let exp = self.expires_at?;
-        let min = i64::try_from(min_lifetime).unwrap_or(i64::MAX);
+        let issued = self.obtained_at.map(|at| exp.saturating_sub(at));
+        let min = effective_min_lifetime(min_lifetime, issued);
         (exp.saturating_sub(now) >= min).then_some((token.expose().as_str(), exp))
+    }
+
+    /// Records an access token obtained at `now`, valid until `expires_at`.
+    pub fn set_access_token(&mut self, token: Secret<String>, expires_at: i64, now: i64) {
+        self.access_token = Some(token);
+        self.expires_at = Some(expires_at);
+        self.obtained_at = Some(now);
+        self.updated_at = now;
+    }
+
+    /// Forgets the access token (rejected by a server, or from a dead login).
+    pub fn clear_access_token(&mut self) {
+        self.access_token = None;
+        self.expires_at = None;
+        self.obtained_at = None;
     }
 
     fn belongs_to(&self, s: &Settings) -> bool {
         self.issuer == s.issuer && self.client_id == s.client_id && self.audience == s.audience
+    }
+}
+
+/// The cap on a soft minimum lifetime, as a divisor of the issued lifetime: such a token is
+/// reused during the first half of its life at least. Half, because it bounds the refreshes to
+/// two per issued lifetime however short the provider makes it (a provider issuing 60-second
+/// tokens got a refresh on every `get` under the default `--min-lifetime 60`), while every token
+/// served still has at least half its issued life left: room for the request that asked, and
+/// as much as can be promised without refreshing more often than that.
+pub const LIFETIME_DIVISOR: i64 = 2;
+
+/// The largest minimum lifetime that is soft: the default `--min-lifetime`. Up to it, the
+/// minimum only keeps a token from expiring in the middle of a request, which is relative to
+/// how long the provider's tokens live, and is capped ([`LIFETIME_DIVISOR`]). A longer one is a
+/// requirement (a job that needs its token for an hour; `--min-lifetime 999999` to force a
+/// refresh) and is honoured as asked, however often that refreshes.
+pub const SOFT_MIN_LIFETIME: u64 = 60;
+
+/// The minimum remaining lifetime (seconds) a cached token must have to be served: `asked`
+/// (`--min-lifetime`), and when it is soft ([`SOFT_MIN_LIFETIME`]) and the token's `issued`
+/// lifetime is known, at most that lifetime over [`LIFETIME_DIVISOR`] (never below a second).
+pub fn effective_min_lifetime(asked: u64, issued: Option<i64>) -> i64 {
+    let min = i64::try_from(asked).unwrap_or(i64::MAX);
+    match issued {
+        Some(life) if asked <= SOFT_MIN_LIFETIME => min.min((life / LIFETIME_DIVISOR).max(1)),
+        _ => min,
     }
 }
 
@@ -250,8 +301,7 @@ fn cached_entry(mut e: Entry, path: &Path, warn: &mut dyn FnMut(&str)) -> Entry 
              ({why}); ignoring it",
             path.display()
         ));
-        e.access_token = None;
-        e.expires_at = None;
+        e.clear_access_token();
     }
     e
 }
@@ -454,6 +504,44 @@ mod tests {
             assert_eq!(m(&files.data), 0o600);
             assert_eq!(m(&files.dir), 0o700);
         }
+    }
+
+    /// The soft minimum lifetime is capped at half the issued lifetime; a longer minimum is
+    /// honoured as asked; an unknown issued lifetime changes nothing.
+    #[test]
+    fn min_lifetime_capped_at_half_the_issued_lifetime() {
+        assert_eq!(effective_min_lifetime(60, Some(60)), 30);
+        assert_eq!(effective_min_lifetime(60, Some(3600)), 60);
+        assert_eq!(
+            effective_min_lifetime(60, Some(1)),
+            1,
+            "never below a second"
+        );
+        assert_eq!(
+            effective_min_lifetime(60, Some(-5)),
+            1,
+            "nonsense: a second"
+        );
+        assert_eq!(effective_min_lifetime(0, Some(60)), 0);
+        assert_eq!(effective_min_lifetime(60, None), 60);
+        assert_eq!(effective_min_lifetime(999_999, Some(3600)), 999_999);
+        assert_eq!(effective_min_lifetime(u64::MAX, Some(3600)), i64::MAX);
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = Entry::empty(&settings(dir.path()));
+        e.set_access_token(Secret::new("at".into()), 1060, 1000);
+        assert_eq!(e.obtained_at, Some(1000));
+        assert_eq!(e.valid_access_token(1030, 60), Some(("at", 1060)));
+        assert_eq!(e.valid_access_token(1031, 60), None);
+        // Written before `obtained_at` existed: the minimum applies uncapped, as it did.
+        e.obtained_at = None;
+        assert_eq!(e.valid_access_token(1000, 60), Some(("at", 1060)));
+        assert_eq!(e.valid_access_token(1001, 60), None);
+        e.clear_access_token();
+        assert_eq!(
+            (e.access_token.is_none(), e.expires_at, e.obtained_at),
+            (true, None, None)
+        );
     }
 
     /// A file written before `granted_scope`/`granted_audience` existed still loads, and one
