@@ -42,7 +42,7 @@ use crate::person::askpass;
 use crate::person::browser;
 use crate::person::prompt::Prompt;
 use crate::person::signin;
-use crate::provider::{Client, TokenResponse, password};
+use crate::provider::{Client, TokenResponse, device, password};
 use crate::secret::Secret;
 use crate::store::cache::{self, AccountFiles, Entry, account_key};
 use crate::store::lock::LockGuard;
@@ -459,7 +459,11 @@ impl<'a> SignIn<'a> {
                 os: std::env::consts::OS,
                 opener: &opener,
             };
-            signin::sign_in(client, &host, &mut prompt, &ui, io.clock)?
+            let flow = signin::DeviceFlow {
+                start: &|| device::start(client),
+                poll: &|da, progress| device::poll(client, da, progress),
+            };
+            signin::sign_in(&flow, &host, &mut prompt, &ui, io.clock)?
         };
         let issued = Issued::from_response(t, &s.scope, (io.clock)());
         self.issue_and_save(files, held, Dest::Account, io, || Ok(issued))

@@ -2,7 +2,8 @@
 //! of the link when the prompt is a terminal wide enough ([`qr`]); the page opened in a browser
 //! where that can work ([`browser`]); a status line while `oauth::device` polls ([`progress`]);
 //! and a final line naming who signed in and until when the token is valid (never the token).
-//! Everything goes to the destination [`Prompt`] picked, never to stdout. Provider text is
+//! Everything goes to the destination [`Prompt`] picked, never to stdout. The requests to the
+//! provider are the caller's ([`DeviceFlow`]): nothing in `person` talks to the network. Provider text is
 //! stripped of control characters first: a hostile provider must not drive the terminal.
 
 use crate::encoding::clean;
@@ -12,9 +13,9 @@ use crate::person::browser::{self, Opener};
 use crate::person::progress::Status;
 use crate::person::prompt::Prompt;
 use crate::person::qr;
+use crate::provider::TokenResponse;
 use crate::provider::claims::display_name;
-use crate::provider::device::{self, DeviceAuthorization, human_duration};
-use crate::provider::{Client, TokenResponse};
+use crate::provider::device::{DeviceAuthorization, PollEvent, human_duration};
 
 /// The person-facing choices and the ways to reach the world.
 pub struct Ui<'a> {
@@ -30,15 +31,27 @@ pub struct Ui<'a> {
     pub opener: &'a dyn Opener,
 }
 
+/// Polls the provider for the code's tokens, reporting each answer (RFC 8628 §3.4).
+pub type Poll<'a> =
+    &'a dyn Fn(&DeviceAuthorization, &mut dyn FnMut(PollEvent)) -> Result<TokenResponse>;
+
+/// The device flow's two requests to the provider, made by the caller: this module only shows.
+pub struct DeviceFlow<'a> {
+    /// Asks for a code (RFC 8628 §3.1).
+    pub start: &'a dyn Fn() -> Result<DeviceAuthorization>,
+    /// Polls until the person approves, reporting each answer (RFC 8628 §3.4).
+    pub poll: Poll<'a>,
+}
+
 /// Runs the device flow with the person at `prompt` and returns the provider's tokens.
 pub fn sign_in(
-    client: &Client,
+    flow: &DeviceFlow,
     host: &str,
     prompt: &mut Prompt,
     ui: &Ui,
     clock: &dyn Fn() -> i64,
 ) -> Result<TokenResponse> {
-    let da = device::start(client)?;
+    let da = (flow.start)()?;
     let terminal = prompt.is_terminal();
     let on_stderr = prompt.is_stderr();
     let link = link(&da);
@@ -54,7 +67,7 @@ pub fn sign_in(
     let _ = out.flush();
 
     let mut status = Status::new(prompt.writer(), terminal);
-    match device::poll(client, &da, &mut |e| status.event(e)) {
+    match (flow.poll)(&da, &mut |e| status.event(e)) {
         Ok(t) => {
             status.finish(&signed_in(host, &t, clock()));
             Ok(t)
