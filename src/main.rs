@@ -26,5 +26,5 @@ fn main() -> ExitCode {
         clock: &clock,
         getenv: &getenv,
     };
-    ExitCode::from(git_credential_iam::run(args, &mut stdin, &mut io, &getenv))
+    ExitCode::from(git_credential_iam::run(args, &mut stdin, &mut io))
 }
