@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// Exit code: the action succeeded.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: a local failure (cache file, lock, terminal, I/O).
+/// Exit code: a local failure (cache file, lock, terminal, I/O, a failed write of the answer).
 pub const EXIT_LOCAL: u8 = 1;
 /// Exit code: bad usage, bad configuration or malformed input.
 pub const EXIT_USAGE: u8 = 2;
@@ -25,6 +25,9 @@ pub enum Error {
     Config { path: PathBuf, message: String },
     /// Malformed input from git on stdin.
     Input(String),
+    /// The answer could not be written to stdout (git closed the pipe, a full disk): a local
+    /// I/O failure, not git's fault.
+    Output(std::io::Error),
     /// A file-system operation failed.
     Io {
         context: String,
@@ -102,7 +105,10 @@ impl Error {
             | Error::DeviceCodeExpired { .. }
             | Error::WrongPassword { .. }
             | Error::GrantNotAllowed { .. } => EXIT_PROVIDER,
-            Error::Io { .. } | Error::Cache { .. } | Error::LockTimeout { .. } => EXIT_LOCAL,
+            Error::Io { .. }
+            | Error::Output(_)
+            | Error::Cache { .. }
+            | Error::LockTimeout { .. } => EXIT_LOCAL,
         }
     }
 
@@ -151,6 +157,7 @@ impl fmt::Display for Error {
                 write!(f, "config file {}: {message}", path.display())
             }
             Error::Input(m) => write!(f, "bad input from git: {m}"),
+            Error::Output(e) => write!(f, "cannot write the answer to git on stdout: {e}"),
             Error::Io {
                 context,
                 path,
@@ -223,7 +230,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } | Error::Output(source) => Some(source),
             _ => None,
         }
     }
@@ -279,6 +286,18 @@ mod tests {
             assert!(is_setup_mistake(setup), "{setup}");
         }
         assert!(!is_setup_mistake("invalid_request"));
+    }
+
+    #[test]
+    fn a_failed_answer_is_a_local_failure_not_bad_input() {
+        let e = Error::Output(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert_eq!(e.exit_code(), EXIT_LOCAL);
+        let m = e.to_string();
+        assert!(
+            m.starts_with("cannot write the answer to git on stdout"),
+            "{m}"
+        );
+        assert!(!m.contains("bad input"), "{m}");
     }
 
     #[test]

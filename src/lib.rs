@@ -88,7 +88,7 @@ fn dispatch(inv: Invocation, stdin: &mut dyn BufRead, io: &mut Io) -> Result<()>
         Settings::resolve(&options, config, getenv)?.ok_or_else(|| need_issuer(action))
     };
     match command {
-        Command::Help => write_out(io, cli::usage()),
+        Command::Help => write_out(io, &cli::usage()),
         Command::Version => write_out(
             io,
             concat!("git-credential-iam ", env!("CARGO_PKG_VERSION"), "\n"),
@@ -144,26 +144,13 @@ fn dispatch(inv: Invocation, stdin: &mut dyn BufRead, io: &mut Io) -> Result<()>
     }
 }
 
+/// `status`: the cache directory and lock mode resolved as for every action.
 fn status(options: &config::Options, config: Option<&std::path::Path>, io: &mut Io) -> Result<()> {
-    let getenv = io.getenv;
-    let env = config::Options::from_env(getenv)?;
-    let explicit = config::explicit_config_path(config, getenv);
-    let file_path = explicit.clone().or_else(config::default_config_path);
-    let file = match &file_path {
-        Some(p) => config::ConfigFile::load(p, explicit.is_some())?,
-        None => config::ConfigFile::default(),
-    };
-    let cache_dir = options
-        .cache_dir
-        .clone()
-        .or(env.cache_dir)
-        .or(file.defaults.cache_dir.clone())
-        .map(config::checked_cache_dir)
-        .transpose()?
-        .or_else(config::default_cache_dir)
-        .ok_or_else(|| {
-            Error::Usage("cannot find the cache directory: pass --cache-dir DIR".into())
-        })?;
+    let config::Local {
+        cache_dir,
+        lock_mode,
+        file,
+    } = config::Local::resolve(options, config, io.getenv)?;
     let names = |e: &store::cache::Entry| {
         file.accounts
             .iter()
@@ -177,11 +164,6 @@ fn status(options: &config::Options, config: Option<&std::path::Path>, io: &mut 
             .map(|(n, _)| n.clone())
             .collect()
     };
-    let lock_mode = options
-        .lock_mode
-        .or(env.lock_mode)
-        .or(file.defaults.lock_mode)
-        .unwrap_or(config::LockMode::Auto);
     helper::status(&cache_dir, lock_mode, &names, io)
 }
 

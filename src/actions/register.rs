@@ -65,7 +65,7 @@ pub fn run(
     let name = o.account.take().unwrap_or_default();
     o.client_id.get_or_insert_with(|| "(registering)".into());
     let path = config::explicit_config_path(config, getenv)
-        .or_else(config::default_config_path)
+        .or_else(|| config::default_config_path(getenv))
         .ok_or_else(|| {
             Error::Usage("cannot find the config directory: pass --config FILE".into())
         })?;
@@ -101,7 +101,8 @@ pub fn valid_account_name(name: &str) -> bool {
 pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
     let saved = register_client(s, r, io)?;
     let host = host_of(&s.issuer);
-    let config_opt = if Some(r.config_path.to_path_buf()) == config::default_config_path() {
+    let config_opt = if Some(r.config_path.to_path_buf()) == config::default_config_path(io.getenv)
+    {
         String::new()
     } else {
         format!(" --config {}", r.config_path.display())

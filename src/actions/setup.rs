@@ -47,7 +47,7 @@ pub fn run(args: &SetupArgs, options: &Options, config: Option<&Path>, io: &mut 
     };
     let url = server_url(&text)?;
     let config_path = config::explicit_config_path(config, getenv)
-        .or_else(config::default_config_path)
+        .or_else(|| config::default_config_path(getenv))
         .ok_or_else(|| {
             Error::Usage("cannot find the config directory: pass --config FILE".into())
         })?;
@@ -537,7 +537,7 @@ fn helper_value(
     };
     line.push_str(" --account ");
     line.push_str(name);
-    if Some(config_path.to_path_buf()) != config::default_config_path() {
+    if Some(config_path.to_path_buf()) != config::default_config_path(getenv) {
         let abs = std::path::absolute(config_path)
             .map_err(|e| Error::io("cannot find the path of", config_path, e))?;
         line.push_str(" --config ");

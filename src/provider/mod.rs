@@ -192,6 +192,7 @@ impl<'a> Client<'a> {
             http: Http::new(
                 settings.timeout,
                 settings.ca_file.as_deref(),
+                settings.ssl_cert_file.as_deref(),
                 issuer.scheme() == "https",
             )?,
             auth: ClientAuth {

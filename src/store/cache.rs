@@ -405,6 +405,8 @@ mod tests {
             password_env: None,
             qr: None,
             browser: None,
+            resources: Vec::new(),
+            ssl_cert_file: None,
         }
     }
 
