@@ -76,6 +76,13 @@ pub enum Error {
     },
     /// The client may not use the password grant.
     GrantNotAllowed { host: String, client_id: String },
+    /// The provider refused the `--resource` indicators (RFC 8707 `invalid_target`).
+    ResourceRefused {
+        host: String,
+        status: u16,
+        resources: Vec<String>,
+        description: Option<String>,
+    },
 }
 
 impl Error {
@@ -104,11 +111,22 @@ impl Error {
             | Error::Denied { .. }
             | Error::DeviceCodeExpired { .. }
             | Error::WrongPassword { .. }
-            | Error::GrantNotAllowed { .. } => EXIT_PROVIDER,
+            | Error::GrantNotAllowed { .. }
+            | Error::ResourceRefused { .. } => EXIT_PROVIDER,
             Error::Io { .. }
             | Error::Output(_)
             | Error::Cache { .. }
             | Error::LockTimeout { .. } => EXIT_LOCAL,
+        }
+    }
+
+    /// Whether this error names a set-up mistake (the client, its grants, the scope, the
+    /// audience, the resources) rather than a dead login: the login is kept and the fix named.
+    pub fn is_setup_error(&self) -> bool {
+        match self {
+            Error::OAuth { error, .. } => is_setup_mistake(error),
+            Error::ResourceRefused { .. } => true,
+            _ => false,
         }
     }
 
@@ -144,7 +162,7 @@ fn oauth_fix(error: &str) -> Option<&'static str> {
             "this client may not use this grant: ask the provider's administrator to enable it"
         }
         "invalid_scope" => "the client may not ask for these scopes: check --scope",
-        "invalid_target" => "the provider refuses this audience: check --audience",
+        "invalid_target" => "the provider refuses this audience or resource: check --audience",
         _ => return None,
     })
 }
@@ -217,6 +235,30 @@ impl fmt::Display for Error {
                  {client_id} may not use the password grant (ask the provider's administrator \
                  to enable it, or use the device flow: --flow device)"
             ),
+            Error::ResourceRefused {
+                host,
+                status,
+                resources,
+                description,
+            } => {
+                let given: Vec<String> = resources
+                    .iter()
+                    .map(|r| format!("--resource {r}"))
+                    .collect();
+                write!(
+                    f,
+                    "{host} refused {} (HTTP {status}): invalid_target",
+                    given.join(" ")
+                )?;
+                if let Some(d) = description {
+                    write!(f, ": {d}")?;
+                }
+                write!(
+                    f,
+                    "; check the resource URI (the provider must know it, and the client may \
+                     have to be allowed it) or remove --resource"
+                )
+            }
             Error::GrantNotAllowed { host, client_id } => write!(
                 f,
                 "{host} does not allow the password flow for client {client_id} (or its client \
@@ -286,6 +328,24 @@ mod tests {
             assert!(is_setup_mistake(setup), "{setup}");
         }
         assert!(!is_setup_mistake("invalid_request"));
+    }
+
+    #[test]
+    fn a_refused_resource_names_the_option() {
+        let e = Error::ResourceRefused {
+            host: "iam.example.org".into(),
+            status: 400,
+            resources: vec!["https://api.example.org/".into()],
+            description: None,
+        };
+        assert!(e.is_setup_error() && !e.is_login_gone());
+        assert_eq!(e.exit_code(), EXIT_PROVIDER);
+        let m = e.to_string();
+        assert!(
+            m.starts_with("iam.example.org refused --resource https://api.example.org/ (HTTP 400): invalid_target;")
+                && m.ends_with("or remove --resource"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -816,4 +816,111 @@ urls = ["https://gitlab.example.org/special"]
             .unwrap();
         assert_eq!(s.interactive, Interactive::Never);
     }
+
+    #[test]
+    fn resources_from_cli_env_and_file() {
+        let (_d, p) = write_config(
+            "[account.a]\nissuer = \"https://i/\"\nclient-id = \"c\"\ncache-dir = \"/tmp/c\"\n\
+             resource = [\"https://file.example/\", \"urn:example:rs\"]\n",
+        );
+        let named = Options {
+            account: Some("a".into()),
+            ..Default::default()
+        };
+        let resources = |cli: &Options, env: &dyn Fn(&str) -> Option<String>| {
+            Settings::resolve(cli, Some(&p), env)
+                .unwrap()
+                .unwrap()
+                .resources
+        };
+        assert_eq!(
+            resources(&named, &no_env),
+            ["https://file.example/", "urn:example:rs"]
+        );
+        let env = |k: &str| {
+            (k == "GIT_CREDENTIAL_IAM_RESOURCE")
+                .then(|| "https://env.example/a https://env.example/b".to_string())
+                .or_else(|| no_env(k))
+        };
+        assert_eq!(
+            resources(&named, &env),
+            ["https://env.example/a", "https://env.example/b"]
+        );
+        let mut cli = named.clone();
+        cli.set("resource", "https://cli.example/".into()).unwrap();
+        assert_eq!(resources(&cli, &env), ["https://cli.example/"]);
+        let (_e, bad) = write_config("resource = [\"not a uri\"]\n");
+        let e = Settings::resolve(&Options::default(), Some(&bad), &no_env).unwrap_err();
+        assert!(
+            e.to_string().contains("line 1") && e.to_string().contains("--resource"),
+            "{e}"
+        );
+        let bad_env = |k: &str| {
+            (k == "GIT_CREDENTIAL_IAM_RESOURCE")
+                .then(|| "https://x.example/#frag".to_string())
+                .or_else(|| no_env(k))
+        };
+        let e = Options::from_env(&bad_env).unwrap_err().to_string();
+        assert!(
+            e.contains("GIT_CREDENTIAL_IAM_RESOURCE") && e.contains("fragment"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_command_line_only_options_are_refused_in_the_file() {
+        for key in [
+            "bogus = 1",
+            "account-name = \"x\"",
+            "format = \"json\"",
+            "non-interactive = true",
+        ] {
+            let (_d, p) = write_config(&format!("\n{key}\n"));
+            let e = Settings::resolve(&Options::default(), Some(&p), &no_env).unwrap_err();
+            assert!(e.to_string().contains("line 2: unknown key"), "{key}: {e}");
+        }
+        let (_d, p) = write_config("[account.a]\nurls = \"git.example.org\"\nqr = 3\n");
+        let e = Settings::resolve(&Options::default(), Some(&p), &no_env).unwrap_err();
+        assert!(e.to_string().contains("line 3: qr"), "{e}");
+    }
+
+    #[test]
+    fn status_resolves_the_cache_dir_like_every_action() {
+        let (d, p) = write_config("cache-dir = \"state\"\n[account.a]\ncache-dir = \"/acct\"\n");
+        let local = |cli: &Options, env: &dyn Fn(&str) -> Option<String>| {
+            Local::resolve(cli, Some(&p), env).unwrap().cache_dir
+        };
+        assert_eq!(local(&Options::default(), &no_env), d.path().join("state"));
+        let named = Options {
+            account: Some("a".into()),
+            ..Default::default()
+        };
+        assert_eq!(local(&named, &no_env), PathBuf::from("/acct"));
+        let env = |k: &str| {
+            (k == "GIT_CREDENTIAL_IAM_CACHE_DIR")
+                .then(|| "~/env-cache".to_string())
+                .or_else(|| no_env(k))
+        };
+        assert_eq!(
+            local(&named, &env),
+            PathBuf::from("/nonexistent/home/env-cache")
+        );
+        let (_e, empty) = write_config("");
+        let env = |k: &str| match k {
+            "XDG_STATE_HOME" => Some("/xdg/state".to_string()),
+            _ => no_env(k),
+        };
+        assert_eq!(
+            Local::resolve(&Options::default(), Some(&empty), &env)
+                .unwrap()
+                .cache_dir,
+            PathBuf::from("/xdg/state/git-credential-iam")
+        );
+        assert_eq!(
+            default_config_path(&no_env),
+            Some(PathBuf::from(
+                "/nonexistent/home/.config/git-credential-iam/config.toml"
+            ))
+        );
+    }
 }

@@ -289,6 +289,11 @@ impl Slot for Vec<String> {
 /// A resource indicator must be an absolute URI without a fragment (RFC 8707 §2). Errors do
 /// not quote it.
 pub fn check_resource(option: &str, text: &str) -> Result<()> {
+    if text.contains(char::is_whitespace) {
+        return Err(Error::Usage(format!(
+            "--{option} takes an absolute URI, which has no spaces"
+        )));
+    }
     match url::Url::parse(text) {
         Ok(u) if u.fragment().is_none() && !text.contains('#') => Ok(()),
         Ok(_) => Err(Error::Usage(format!(
