@@ -1,8 +1,10 @@
 //! git-credential-iam: OAuth2/OIDC access tokens from INDIGO IAM (or any OIDC provider) for git.
 //!
-//! Architecture: `main` hands argv, the standard streams and the environment to [`run`], which
-//! parses the command line ([`cli`]), resolves the account's settings ([`config`]) and dispatches
-//! to the actions in [`helper`]. git's `key=value` protocol lives in [`protocol`]; the token cache
+//! Architecture: `main` hands argv, the standard streams and the environment (one `getenv`, in
+//! [`Io`]) to [`run`], which parses the command line into a typed `cli::Command` (each action
+//! with its own fields), resolves the account's settings (`config`: one option table drives the
+//! command line, the environment, the config file's keys and `--help`) and runs the command in
+//! one match. git's `key=value` protocol lives in [`protocol`]; the token cache
 //! in [`cache`] (one JSON file per account, atomic writes) guarded by [`lock`]; everything that
 //! talks to the provider in [`oauth`] (discovery, device flow, refresh, revocation) over one HTTP
 //! agent. A device sign-in is shown to the person by [`signin`]: the instructions on the

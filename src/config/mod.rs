@@ -442,12 +442,10 @@ pub fn default_cache_dir(getenv: &dyn Fn(&str) -> Option<String>) -> Option<Path
     dir.map(|d| d.join("git-credential-iam"))
 }
 
-/// The home directory: `HOME` (read through `getenv`), else the system's record of the user.
+/// The home directory: `HOME`, read through `getenv` only (the binary's `getenv` falls back
+/// to the system's record of the user when HOME is unset), so tests never see the real one.
 fn home_dir(getenv: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    getenv("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .or_else(dirs::home_dir)
+    getenv("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
 /// `~` or `~/…` with the home directory in front; other paths unchanged.
