@@ -35,7 +35,9 @@ pub use sys::hardening::disable_core_dumps;
 
 /// The token cache's format, as the integration tests and fuzz targets read and write it.
 pub mod cache {
-    pub use crate::store::cache::{AccountFiles, Entry, VERSION, account_key, load};
+    pub use crate::store::cache::{
+        AccountFiles, Entry, VERSION, account_key, account_key_with, load,
+    };
     pub use crate::store::files::{ensure_dir, fnv1a};
 }
 

@@ -163,7 +163,7 @@ pub enum Raw {
 }
 
 /// The error for a value of the wrong kind. Never quotes the value: it could be a secret.
-fn wrong(opt: &Opt, _raw: &Raw) -> Error {
+fn wrong(opt: &Opt) -> Error {
     let wanted = match opt.kind {
         Kind::Text | Kind::Path => "text".to_string(),
         Kind::Secs { least, most } => {
@@ -197,7 +197,7 @@ impl Slot for Option<String> {
     fn put(&mut self, opt: &Opt, raw: Raw) -> Result<()> {
         match raw {
             Raw::Text(t) => *self = Some(t),
-            raw => return Err(wrong(opt, &raw)),
+            _ => return Err(wrong(opt)),
         }
         Ok(())
     }
@@ -210,7 +210,7 @@ impl Slot for Option<PathBuf> {
     fn put(&mut self, opt: &Opt, raw: Raw) -> Result<()> {
         match raw {
             Raw::Text(t) => *self = Some(t.into()),
-            raw => return Err(wrong(opt, &raw)),
+            _ => return Err(wrong(opt)),
         }
         Ok(())
     }
@@ -231,7 +231,7 @@ impl Slot for Option<u64> {
         };
         *self = Some(
             n.filter(|n| (least..=most).contains(n))
-                .ok_or_else(|| wrong(opt, &raw))?,
+                .ok_or_else(|| wrong(opt))?,
         );
         Ok(())
     }
@@ -252,7 +252,7 @@ impl Slot for Option<bool> {
                 "0" | "false" | "no" | "off" | "" => false,
                 _ => return Err(Error::Usage(format!("{} takes true or false", opt.name))),
             },
-            _ => return Err(wrong(opt, &raw)),
+            _ => return Err(wrong(opt)),
         };
         *self = Some(b == on);
         Ok(())
@@ -267,7 +267,7 @@ impl Slot for Vec<String> {
         let words: Vec<String> = match raw {
             Raw::Text(t) => t.split_whitespace().map(str::to_string).collect(),
             Raw::List(l) => l,
-            raw => return Err(wrong(opt, &raw)),
+            _ => return Err(wrong(opt)),
         };
         if opt.kind == Kind::Uris {
             for w in &words {
@@ -313,7 +313,7 @@ macro_rules! choice_slot {
             fn put(&mut self, opt: &Opt, raw: Raw) -> Result<()> {
                 *self = Some(match &raw {
                     $(Raw::Text(t) if t == $word => $v,)*
-                    _ => return Err(wrong(opt, &raw)),
+                    _ => return Err(wrong(opt)),
                 });
                 Ok(())
             }
