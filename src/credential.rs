@@ -335,7 +335,7 @@ impl Answer<'_> {
         }
         out.write_all(buf.as_bytes())
             .and_then(|_| out.flush())
-            .map_err(|e| Error::Input(format!("cannot write the answer to git: {e}")))
+            .map_err(Error::Output)
     }
 }
 

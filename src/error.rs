@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// Exit code: the action succeeded.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: a local failure (cache file, lock, terminal, I/O).
+/// Exit code: a local failure (cache file, lock, terminal, I/O, a failed write of the answer).
 pub const EXIT_LOCAL: u8 = 1;
 /// Exit code: bad usage, bad configuration or malformed input.
 pub const EXIT_USAGE: u8 = 2;
@@ -25,6 +25,9 @@ pub enum Error {
     Config { path: PathBuf, message: String },
     /// Malformed input from git on stdin.
     Input(String),
+    /// The answer could not be written to stdout (git closed the pipe, a full disk): a local
+    /// I/O failure, not git's fault.
+    Output(std::io::Error),
     /// A file-system operation failed.
     Io {
         context: String,
@@ -73,6 +76,13 @@ pub enum Error {
     },
     /// The client may not use the password grant.
     GrantNotAllowed { host: String, client_id: String },
+    /// The provider refused the `--resource` indicators (RFC 8707 `invalid_target`).
+    ResourceRefused {
+        host: String,
+        status: u16,
+        resources: Vec<String>,
+        description: Option<String>,
+    },
 }
 
 impl Error {
@@ -101,8 +111,22 @@ impl Error {
             | Error::Denied { .. }
             | Error::DeviceCodeExpired { .. }
             | Error::WrongPassword { .. }
-            | Error::GrantNotAllowed { .. } => EXIT_PROVIDER,
-            Error::Io { .. } | Error::Cache { .. } | Error::LockTimeout { .. } => EXIT_LOCAL,
+            | Error::GrantNotAllowed { .. }
+            | Error::ResourceRefused { .. } => EXIT_PROVIDER,
+            Error::Io { .. }
+            | Error::Output(_)
+            | Error::Cache { .. }
+            | Error::LockTimeout { .. } => EXIT_LOCAL,
+        }
+    }
+
+    /// Whether this error names a set-up mistake (the client, its grants, the scope, the
+    /// audience, the resources) rather than a dead login: the login is kept and the fix named.
+    pub fn is_setup_error(&self) -> bool {
+        match self {
+            Error::OAuth { error, .. } => is_setup_mistake(error),
+            Error::ResourceRefused { .. } => true,
+            _ => false,
         }
     }
 
@@ -138,7 +162,7 @@ fn oauth_fix(error: &str) -> Option<&'static str> {
             "this client may not use this grant: ask the provider's administrator to enable it"
         }
         "invalid_scope" => "the client may not ask for these scopes: check --scope",
-        "invalid_target" => "the provider refuses this audience: check --audience",
+        "invalid_target" => "the provider refuses this audience or resource: check --audience",
         _ => return None,
     })
 }
@@ -151,6 +175,7 @@ impl fmt::Display for Error {
                 write!(f, "config file {}: {message}", path.display())
             }
             Error::Input(m) => write!(f, "bad input from git: {m}"),
+            Error::Output(e) => write!(f, "cannot write the answer to git on stdout: {e}"),
             Error::Io {
                 context,
                 path,
@@ -210,6 +235,30 @@ impl fmt::Display for Error {
                  {client_id} may not use the password grant (ask the provider's administrator \
                  to enable it, or use the device flow: --flow device)"
             ),
+            Error::ResourceRefused {
+                host,
+                status,
+                resources,
+                description,
+            } => {
+                let given: Vec<String> = resources
+                    .iter()
+                    .map(|r| format!("--resource {r}"))
+                    .collect();
+                write!(
+                    f,
+                    "{host} refused {} (HTTP {status}): invalid_target",
+                    given.join(" ")
+                )?;
+                if let Some(d) = description {
+                    write!(f, ": {d}")?;
+                }
+                write!(
+                    f,
+                    "; check the resource URI (the provider must know it, and the client may \
+                     have to be allowed it) or remove --resource"
+                )
+            }
             Error::GrantNotAllowed { host, client_id } => write!(
                 f,
                 "{host} does not allow the password flow for client {client_id} (or its client \
@@ -223,7 +272,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } | Error::Output(source) => Some(source),
             _ => None,
         }
     }
@@ -279,6 +328,36 @@ mod tests {
             assert!(is_setup_mistake(setup), "{setup}");
         }
         assert!(!is_setup_mistake("invalid_request"));
+    }
+
+    #[test]
+    fn a_refused_resource_names_the_option() {
+        let e = Error::ResourceRefused {
+            host: "iam.example.org".into(),
+            status: 400,
+            resources: vec!["https://api.example.org/".into()],
+            description: None,
+        };
+        assert!(e.is_setup_error() && !e.is_login_gone());
+        assert_eq!(e.exit_code(), EXIT_PROVIDER);
+        let m = e.to_string();
+        assert!(
+            m.starts_with("iam.example.org refused --resource https://api.example.org/ (HTTP 400): invalid_target;")
+                && m.ends_with("or remove --resource"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_failed_answer_is_a_local_failure_not_bad_input() {
+        let e = Error::Output(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert_eq!(e.exit_code(), EXIT_LOCAL);
+        let m = e.to_string();
+        assert!(
+            m.starts_with("cannot write the answer to git on stdout"),
+            "{m}"
+        );
+        assert!(!m.contains("bad input"), "{m}");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! git-credential-iam: OAuth2/OIDC access tokens from INDIGO IAM (or any OIDC provider) for git.
 //!
-//! Architecture: `main` hands argv, the standard streams and the environment to [`run`], which
-//! parses the command line ([`cli`]), resolves the account's settings ([`config`]) and dispatches
-//! to the actions in [`helper`]. git's `key=value` protocol lives in [`protocol`]; the token cache
+//! Architecture: `main` hands argv, the standard streams and the environment (one `getenv`, in
+//! [`Io`]) to [`run`], which parses the command line into a typed `cli::Command` (each action
+//! with its own fields), resolves the account's settings (`config`: one option table drives the
+//! command line, the environment, the config file's keys and `--help`) and runs the command in
+//! one match. git's `key=value` protocol lives in [`protocol`]; the token cache
 //! in [`cache`] (one JSON file per account, atomic writes) guarded by [`lock`]; everything that
 //! talks to the provider in [`oauth`] (discovery, device flow, refresh, revocation) over one HTTP
 //! agent. A device sign-in is shown to the person by [`signin`]: the instructions on the
@@ -13,6 +15,7 @@
 //! file and touches no network.
 
 mod actions;
+mod cli;
 mod config;
 mod credential;
 mod encoding;
@@ -33,7 +36,9 @@ pub use sys::hardening::disable_core_dumps;
 
 /// The token cache's format, as the integration tests and fuzz targets read and write it.
 pub mod cache {
-    pub use crate::store::cache::{AccountFiles, Entry, VERSION, account_key, load};
+    pub use crate::store::cache::{
+        AccountFiles, Entry, VERSION, account_key, account_key_with, load,
+    };
     pub use crate::store::files::{ensure_dir, fnv1a};
 }
 
@@ -61,20 +66,16 @@ pub mod qr {
 use std::ffi::OsString;
 use std::io::BufRead;
 
-use actions::{helper, output, register, setup, tokens};
-use config::cli::Cli;
-use config::{ForRequest, cli};
+use actions::{helper, register, setup, tokens};
+use cli::{Command, Invocation};
+use config::ForRequest;
 use credential::Request;
 use error::{EXIT_OK, Result};
 
 /// Runs the helper and returns the exit code. Errors are printed once, on one line, on stderr.
-pub fn run(
-    args: Vec<OsString>,
-    stdin: &mut dyn BufRead,
-    io: &mut Io,
-    getenv: &dyn Fn(&str) -> Option<String>,
-) -> u8 {
-    match dispatch(args, stdin, io, getenv) {
+/// The environment is read only through `io.getenv`.
+pub fn run(args: Vec<OsString>, stdin: &mut dyn BufRead, io: &mut Io) -> u8 {
+    match cli::parse(args).and_then(|inv| dispatch(inv, stdin, io)) {
         Ok(()) => EXIT_OK,
         Err(e) => {
             let _ = writeln!(io.stderr, "git-credential-iam: {e}");
@@ -83,81 +84,59 @@ pub fn run(
     }
 }
 
-fn dispatch(
-    args: Vec<OsString>,
-    stdin: &mut dyn BufRead,
-    io: &mut Io,
-    getenv: &dyn Fn(&str) -> Option<String>,
-) -> Result<()> {
-    let cli = Cli::parse(args)?;
-    if cli.help {
-        return write_out(io, cli::USAGE);
-    }
-    if cli.version {
-        return write_out(
+/// Runs one parsed command.
+fn dispatch(inv: Invocation, stdin: &mut dyn BufRead, io: &mut Io) -> Result<()> {
+    let Invocation {
+        command,
+        options,
+        config,
+    } = inv;
+    let getenv = io.getenv;
+    let config = config.as_deref();
+    let account = |action: &str| {
+        Settings::resolve(&options, config, getenv)?.ok_or_else(|| need_issuer(action))
+    };
+    match command {
+        Command::Help => write_out(io, &cli::usage()),
+        Command::Version => write_out(
             io,
             concat!("git-credential-iam ", env!("CARGO_PKG_VERSION"), "\n"),
-        );
-    }
-    let Some(action) = cli.action.as_deref() else {
-        return Err(Error::Usage(
-            "no action given (get, store, erase, login, logout, status)".into(),
-        ));
-    };
-    let config = cli.config_file.as_deref();
-    match action {
-        "get" | "erase" => {
+        ),
+        Command::Get | Command::Erase => {
             let req = Request::read_from(stdin)?;
             let asked = req.describe();
-            let s = match Settings::for_request(
-                &cli.options,
-                config,
-                req.url().as_ref(),
-                &asked,
-                getenv,
-            )? {
-                ForRequest::Serve(s) => s,
+            let get = matches!(command, Command::Get);
+            match Settings::for_request(&options, config, req.url().as_ref(), &asked, getenv)? {
+                ForRequest::Serve(s) if get => helper::get(&s, &req, io),
+                ForRequest::Serve(s) => helper::erase(&s, &req, io),
                 // No account serves this URL: stay silent so git asks its next helper.
-                ForRequest::Silent => return Ok(()),
+                ForRequest::Silent => Ok(()),
                 // Exit 0 with nothing on stdout: git goes on to its next helper. `erase` stays
                 // quiet: what git rejected there was never ours.
                 ForRequest::Refuse(why) => {
-                    if action == "get" {
+                    if get {
                         io.say(&why);
                     }
-                    return Ok(());
+                    Ok(())
                 }
-            };
-            if action == "get" {
-                helper::get(&s, &req, io)
-            } else {
-                helper::erase(&s, &req, io)
             }
         }
-        "store" => {
+        Command::Store => {
             // The cache is ours; drain git's input so it never sees a broken pipe.
             let _ = Request::read_from(stdin);
             Ok(())
         }
-        "login" | "logout" => {
-            let s = Settings::resolve(&cli.options, config, getenv)?
-                .ok_or_else(|| need_issuer(action))?;
-            if action == "login" {
-                helper::login(&s, io)
-            } else {
-                helper::logout(&s, io)
-            }
-        }
-        "status" => status(&cli, config, io, getenv),
-        "register" => register::run(&cli, config, io, getenv),
-        "setup" => setup::run(&cli, config, io, getenv),
-        "token" => {
-            let format = output::Format::parse(cli.format.as_deref().unwrap_or("raw"))?;
-            // --scope/--audience on `token` ask for a narrower token of the account.
-            let mut base_opts = cli.options.clone();
-            let (scope, audience) = (base_opts.scope.take(), base_opts.audience.take());
-            let base = Settings::resolve(&base_opts, config, getenv)?
-                .ok_or_else(|| need_issuer(action))?;
+        Command::Login => helper::login(&account("login")?, io),
+        Command::Logout => helper::logout(&account("logout")?, io),
+        Command::Status => status(&options, config, io),
+        Command::Register(args) => register::run(&args, &options, config, io),
+        Command::Setup(args) => setup::run(&args, &options, config, io),
+        Command::Token {
+            format,
+            scope,
+            audience,
+        } => {
+            let base = account("token")?;
             let mut target = base.clone();
             if let Some(s) = scope {
                 target.scope = s;
@@ -167,50 +146,20 @@ fn dispatch(
             }
             tokens::token(&base, &target, format, io, getenv)
         }
-        "import" => {
-            let s = Settings::resolve(&cli.options, config, getenv)?
-                .ok_or_else(|| need_issuer(action))?;
-            let kind = if cli.import_access_token {
-                tokens::ImportKind::AccessToken
-            } else {
-                tokens::ImportKind::RefreshToken
-            };
-            let exp = cli
-                .expires_at
-                .as_deref()
-                .map(tokens::parse_expires_at)
-                .transpose()?;
-            tokens::import(&s, kind, exp, stdin, io)
+        Command::Import { kind, expires_at } => {
+            tokens::import(&account("import")?, kind, expires_at, stdin, io)
         }
-        _ => Ok(()), // git's protocol: unknown actions are ignored
+        Command::Unknown => Ok(()), // git's protocol: unknown actions are ignored
     }
 }
 
-fn status(
-    cli: &Cli,
-    config: Option<&std::path::Path>,
-    io: &mut Io,
-    getenv: &dyn Fn(&str) -> Option<String>,
-) -> Result<()> {
-    let env = config::Options::from_env(getenv)?;
-    let explicit = config::explicit_config_path(config, getenv);
-    let file_path = explicit.clone().or_else(config::default_config_path);
-    let file = match &file_path {
-        Some(p) => config::ConfigFile::load(p, explicit.is_some())?,
-        None => config::ConfigFile::default(),
-    };
-    let cache_dir = cli
-        .options
-        .cache_dir
-        .clone()
-        .or(env.cache_dir)
-        .or(file.defaults.cache_dir.clone())
-        .map(config::checked_cache_dir)
-        .transpose()?
-        .or_else(config::default_cache_dir)
-        .ok_or_else(|| {
-            Error::Usage("cannot find the cache directory: pass --cache-dir DIR".into())
-        })?;
+/// `status`: the cache directory and lock mode resolved as for every action.
+fn status(options: &config::Options, config: Option<&std::path::Path>, io: &mut Io) -> Result<()> {
+    let config::Local {
+        cache_dir,
+        lock_mode,
+        file,
+    } = config::Local::resolve(options, config, io.getenv)?;
     let names = |e: &store::cache::Entry| {
         file.accounts
             .iter()
@@ -224,12 +173,6 @@ fn status(
             .map(|(n, _)| n.clone())
             .collect()
     };
-    let lock_mode = cli
-        .options
-        .lock_mode
-        .or(env.lock_mode)
-        .or(file.defaults.lock_mode)
-        .unwrap_or(config::LockMode::Auto);
     helper::status(&cache_dir, lock_mode, &names, io)
 }
 

@@ -18,7 +18,15 @@ fn main() -> ExitCode {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64)
     };
-    let getenv = |k: &str| std::env::var(k).ok();
+    // The one place the process environment is read. HOME, when unset, is the system's record
+    // of the user (the password database; the profile folder on Windows).
+    let getenv = |k: &str| {
+        let v = std::env::var(k).ok();
+        if k == "HOME" && v.as_deref().is_none_or(str::is_empty) {
+            return dirs::home_dir().and_then(|h| h.into_os_string().into_string().ok());
+        }
+        v
+    };
     let mut io = git_credential_iam::Io {
         stdout: &mut stdout,
         stderr: &mut stderr,
@@ -26,5 +34,5 @@ fn main() -> ExitCode {
         clock: &clock,
         getenv: &getenv,
     };
-    ExitCode::from(git_credential_iam::run(args, &mut stdin, &mut io, &getenv))
+    ExitCode::from(git_credential_iam::run(args, &mut stdin, &mut io))
 }

@@ -27,9 +27,10 @@ _git_credential_iam()
     prev=${COMP_WORDS[COMP_CWORD - 1]}
 
     local actions="get store erase login logout status token import register setup"
-    local options="--issuer --client-id --client-secret-file --scope --audience --account --url
+    local options="--issuer --client-id --client-secret-file --scope --audience --resource --account --url
         --config --cache-dir --min-lifetime --username --auth --interactive --non-interactive
-        --qr --no-qr --browser --no-browser --ca-file --timeout --lock-timeout --lock-mode --format --access-token --expires-at
+        --qr --no-qr --browser --no-browser --ca-file --timeout --lock-timeout --lock-mode --format
+        --access-token --refresh-token --expires-at
         --flow --password-file --password-env --confidential --print --file --no-login --undo
         --help --version"
 
@@ -82,7 +83,7 @@ _git_credential_iam()
         mapfile -t COMPREPLY < <(compgen -W "openid offline_access profile email" -- "$cur")
         return
         ;;
-    --issuer | --client-id | --audience | --min-lifetime | --username | --timeout | \
+    --issuer | --client-id | --audience | --resource | --min-lifetime | --username | --timeout | \
         --lock-timeout | --expires-at)
         return # a free value
         ;;
@@ -100,7 +101,7 @@ _git_credential_iam()
         case " $actions " in
         *" $w "*)
             case ${COMP_WORDS[i - 1]} in
-            --issuer | --client-id | --client-secret-file | --scope | --audience | --account | --url | \
+            --issuer | --client-id | --client-secret-file | --scope | --audience | --resource | --account | --url | \
                 --config | --cache-dir | --min-lifetime | --username | --auth | --ca-file | \
                 --timeout | --lock-timeout | --lock-mode | --format | --expires-at | --flow | --password-file | \
                 --password-env | --file) ;;

@@ -211,6 +211,9 @@ pub fn status(
         if let Some(a) = &e.audience {
             out.push_str(&format!("  audience:      {a}\n"));
         }
+        if !e.resource.is_empty() {
+            out.push_str(&format!("  resource:      {}\n", e.resource.join(" ")));
+        }
         if let Some(g) = &e.granted_audience {
             out.push_str(&format!("  token audience: {g}"));
             if e.audience_differs() {

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use toml_edit::{Array, DocumentMut, Item, Table, value};
 
 use crate::actions::helper::Io;
-use crate::config::cli::Cli;
-use crate::config::{self, ConfigFile, Flow, Settings};
+use crate::cli::RegisterArgs;
+use crate::config::{self, ConfigFile, Flow, Options, Settings};
 use crate::encoding::clean;
 use crate::error::{Error, Result};
 use crate::provider::Client;
@@ -55,16 +55,17 @@ pub struct Saved {
 /// `register` from the command line: the account name from `--account`, the config file from
 /// `--config`, `GIT_CREDENTIAL_IAM_CONFIG` or the default path (created if missing).
 pub fn run(
-    cli: &Cli,
+    args: &RegisterArgs,
+    options: &Options,
     config: Option<&Path>,
     io: &mut Io,
-    getenv: &dyn Fn(&str) -> Option<String>,
 ) -> Result<()> {
-    let mut o = cli.options.clone();
+    let getenv = io.getenv;
+    let mut o = options.clone();
     let name = o.account.take().unwrap_or_default();
     o.client_id.get_or_insert_with(|| "(registering)".into());
     let path = config::explicit_config_path(config, getenv)
-        .or_else(config::default_config_path)
+        .or_else(|| config::default_config_path(getenv))
         .ok_or_else(|| {
             Error::Usage("cannot find the config directory: pass --config FILE".into())
         })?;
@@ -80,9 +81,9 @@ pub fn run(
     let r = Request {
         name: &name,
         config_path: &path,
-        confidential: cli.confidential,
-        print: cli.print,
-        urls: &cli.options.urls,
+        confidential: args.confidential,
+        print: args.print,
+        urls: &options.urls,
         note: None,
     };
     register(&s, &r, io)
@@ -100,7 +101,8 @@ pub fn valid_account_name(name: &str) -> bool {
 pub fn register(s: &Settings, r: &Request, io: &mut Io) -> Result<()> {
     let saved = register_client(s, r, io)?;
     let host = host_of(&s.issuer);
-    let config_opt = if Some(r.config_path.to_path_buf()) == config::default_config_path() {
+    let config_opt = if Some(r.config_path.to_path_buf()) == config::default_config_path(io.getenv)
+    {
         String::new()
     } else {
         format!(" --config {}", r.config_path.display())

@@ -24,7 +24,7 @@ use url::Url;
 use crate::actions::helper::{self, Io};
 use crate::actions::pipeline::{Purpose, SignIn};
 use crate::actions::register::{self, Account, Removed};
-use crate::config::cli::Cli;
+use crate::cli::SetupArgs;
 use crate::config::{self, ConfigFile, Flow, Interactive, Options, Settings};
 use crate::encoding::clean;
 use crate::encoding::rfc3339;
@@ -33,13 +33,9 @@ use crate::store::cache::AccountFiles;
 use crate::trust;
 
 /// `setup URL` or `setup --undo URL` from the command line.
-pub fn run(
-    cli: &Cli,
-    config: Option<&Path>,
-    io: &mut Io,
-    getenv: &dyn Fn(&str) -> Option<String>,
-) -> Result<()> {
-    let text = match (&cli.setup_url, cli.options.urls.as_slice()) {
+pub fn run(args: &SetupArgs, options: &Options, config: Option<&Path>, io: &mut Io) -> Result<()> {
+    let getenv = io.getenv;
+    let text = match (&args.url, options.urls.as_slice()) {
         (Some(u), _) => u.clone(),
         (None, [u]) => u.clone(),
         _ => {
@@ -52,21 +48,21 @@ pub fn run(
     };
     let url = server_url(&text)?;
     let config_path = config::explicit_config_path(config, getenv)
-        .or_else(config::default_config_path)
+        .or_else(|| config::default_config_path(getenv))
         .ok_or_else(|| {
             Error::Usage("cannot find the config directory: pass --config FILE".into())
         })?;
-    let place = match &cli.git_file {
+    let place = match &args.git_file {
         Some(f) => Place::File(
             std::path::absolute(f).map_err(|e| Error::io("cannot find the path of", f, e))?,
         ),
         None => Place::Global,
     };
     let record_path = record_path(&config_path);
-    if cli.undo {
+    if args.undo {
         return undo(&url, &config_path, &record_path, io, getenv);
     }
-    let name = match &cli.options.account {
+    let name = match &options.account {
         Some(n) => n.clone(),
         None => account_name(&url),
     };
@@ -84,7 +80,7 @@ pub fn run(
 
     // Each step's record is saved even when the step fails half-way, so --undo can take back
     // what it did.
-    let done = ensure_account(cli, &url, &name, &config_path, rec, io, getenv);
+    let done = ensure_account(args, options, &url, &name, &config_path, rec, io, getenv);
     records.save(&record_path, &before)?;
     done?;
     let helper_line = helper_value(&name, &config_path, getenv)?;
@@ -93,7 +89,7 @@ pub fn run(
     records.save(&record_path, &before)?;
     done?;
 
-    if cli.no_login {
+    if args.no_login {
         io.say(&format!(
             "not signed in (--no-login), and not checked: the first git command for {entry} \
              signs you in, or run: git-credential-iam --account {name} login"
@@ -101,7 +97,7 @@ pub fn run(
         return Ok(());
     }
     let rec = records.entry(&entry, &config_path, &name);
-    let done = sign_in(cli, &name, &config_path, rec, io, getenv);
+    let done = sign_in(options, &name, &config_path, rec, io, getenv);
     records.save(&record_path, &before)?;
     done?;
     check(&place, &url, io)
@@ -274,8 +270,10 @@ impl Records {
 
 /// Makes sure account `name` exists and is tied to `url`: an existing one is checked (never
 /// changed); a missing one is written, for the client given or a newly registered one.
+#[allow(clippy::too_many_arguments)]
 fn ensure_account(
-    cli: &Cli,
+    args: &SetupArgs,
+    options: &Options,
     url: &Url,
     name: &str,
     config_path: &Path,
@@ -303,8 +301,8 @@ fn ensure_account(
         let issuer = a.issuer.as_ref().or(file.defaults.issuer.as_ref());
         let client = a.client_id.as_ref().or(file.defaults.client_id.as_ref());
         for (opt, given, has) in [
-            ("--issuer", &cli.options.issuer, issuer),
-            ("--client-id", &cli.options.client_id, client),
+            ("--issuer", &options.issuer, issuer),
+            ("--client-id", &options.client_id, client),
         ] {
             if given.is_some() && given.as_ref() != has {
                 return Err(Error::Usage(format!(
@@ -324,10 +322,9 @@ fn ensure_account(
     }
 
     let env = Options::from_env(getenv)?;
-    let given_client = cli.options.client_id.is_some()
-        || env.client_id.is_some()
-        || file.defaults.client_id.is_some();
-    let mut o = cli.options.clone();
+    let given_client =
+        options.client_id.is_some() || env.client_id.is_some() || file.defaults.client_id.is_some();
+    let mut o = options.clone();
     o.account = None;
     o.urls = vec![entry.to_string()];
     if !given_client {
@@ -374,7 +371,7 @@ fn ensure_account(
         let r = register::Request {
             name,
             config_path,
-            confidential: cli.confidential,
+            confidential: args.confidential,
             print: false,
             urls: &urls,
             note: Some(&note),
@@ -541,7 +538,7 @@ fn helper_value(
     };
     line.push_str(" --account ");
     line.push_str(name);
-    if Some(config_path.to_path_buf()) != config::default_config_path() {
+    if Some(config_path.to_path_buf()) != config::default_config_path(getenv) {
         let abs = std::path::absolute(config_path)
             .map_err(|e| Error::io("cannot find the path of", config_path, e))?;
         line.push_str(" --config ");
@@ -618,14 +615,14 @@ fn ensure_git_config(
 /// Signs in unless a valid login is cached (or can be refreshed): the same pipeline as `get`,
 /// with the instructions on stderr as for `login` (a person asked).
 fn sign_in(
-    cli: &Cli,
+    options: &Options,
     name: &str,
     config_path: &Path,
     rec: &mut Record,
     io: &mut Io,
     getenv: &dyn Fn(&str) -> Option<String>,
 ) -> Result<()> {
-    let mut o = cli.options.clone();
+    let mut o = options.clone();
     o.account = Some(name.to_string());
     o.urls.clear();
     let mut s = Settings::resolve(&o, Some(config_path), getenv)?.ok_or_else(|| {

@@ -3,9 +3,12 @@
 //! may list the URLs or hosts they serve). The command line wins over the environment, which
 //! wins over the account's table, which wins over the file's top-level defaults.
 
-pub mod cli;
+mod file;
+mod options;
 
-use std::collections::BTreeMap;
+pub use file::ConfigFile;
+pub use options::{OPTIONS, Opt, Options, help_lines};
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -50,280 +53,6 @@ pub enum LockMode {
     Create,
 }
 
-/// Every option, each unset until a source sets it. Field names are the options' names.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Options {
-    pub issuer: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret_file: Option<PathBuf>,
-    pub scope: Option<String>,
-    pub audience: Option<String>,
-    pub account: Option<String>,
-    pub cache_dir: Option<PathBuf>,
-    pub min_lifetime: Option<u64>,
-    pub username: Option<String>,
-    pub auth: Option<AuthMode>,
-    pub interactive: Option<bool>,
-    pub ca_file: Option<PathBuf>,
-    pub timeout: Option<u64>,
-    pub lock_timeout: Option<u64>,
-    pub lock_mode: Option<LockMode>,
-    pub flow: Option<Flow>,
-    pub password_file: Option<PathBuf>,
-    pub password_env: Option<String>,
-    /// Draw the sign-in link as a QR code (`--qr`/`--no-qr`); unset: on a wide enough terminal.
-    pub qr: Option<bool>,
-    /// Open the sign-in page in a browser (`--browser`/`--no-browser`); unset: on a local
-    /// desktop session.
-    pub browser: Option<bool>,
-    /// The URL prefixes (`https://git.example.org/group/`) or hosts (`git.example.org`) the
-    /// account is tied to: git gets a token only for a request that matches one. In an
-    /// `[account.NAME]` table, or `--url` (repeatable) / `GIT_CREDENTIAL_IAM_URL` (separated by
-    /// spaces); never a top-level key.
-    #[serde(default)]
-    pub urls: Vec<String>,
-}
-
-/// Names of the options that the environment may set, as `GIT_CREDENTIAL_IAM_<NAME>`.
-const ENV_OPTIONS: &[&str] = &[
-    "issuer",
-    "client-id",
-    "client-secret-file",
-    "scope",
-    "audience",
-    "account",
-    "cache-dir",
-    "min-lifetime",
-    "username",
-    "auth",
-    "interactive",
-    "non-interactive",
-    "ca-file",
-    "timeout",
-    "lock-timeout",
-    "lock-mode",
-    "flow",
-    "password-file",
-    "password-env",
-    "qr",
-    "no-qr",
-    "browser",
-    "no-browser",
-    "url",
-];
-
-/// Bounds of the numeric options, in seconds: (name, least, most).
-const LIMITS: &[(&str, u64, u64)] = &[
-    ("timeout", 1, 3600),
-    ("lock-timeout", 0, 86400),
-    ("min-lifetime", 0, 31_536_000),
-];
-
-impl Options {
-    /// Sets option `name` (its long name) from text.
-    pub fn set(&mut self, name: &str, value: String) -> Result<()> {
-        // Errors never quote the value: it could be a secret given in the wrong place.
-        let num = |v: &str| {
-            let n = v.trim().parse::<u64>().ok();
-            let (_, least, most) = LIMITS
-                .iter()
-                .find(|(n, _, _)| *n == name)
-                .copied()
-                .unwrap_or((name, 0, u64::MAX));
-            n.filter(|n| (least..=most).contains(n)).ok_or_else(|| {
-                Error::Usage(format!(
-                    "--{name} takes a whole number of seconds from {least} to {most}"
-                ))
-            })
-        };
-        match name {
-            "issuer" => self.issuer = Some(value),
-            "client-id" => self.client_id = Some(value),
-            "client-secret-file" => self.client_secret_file = Some(value.into()),
-            "scope" => self.scope = Some(value),
-            "audience" => self.audience = Some(value),
-            "account" => self.account = Some(value),
-            "cache-dir" => self.cache_dir = Some(value.into()),
-            "min-lifetime" => self.min_lifetime = Some(num(&value)?),
-            "username" => self.username = Some(value),
-            "auth" => {
-                self.auth = Some(match value.as_str() {
-                    "auto" => AuthMode::Auto,
-                    "basic" => AuthMode::Basic,
-                    "bearer" => AuthMode::Bearer,
-                    _ => {
-                        return Err(Error::Usage("--auth takes auto, basic or bearer".into()));
-                    }
-                })
-            }
-            "interactive" => self.interactive = Some(flag(name, &value)?),
-            "non-interactive" => self.interactive = Some(!flag(name, &value)?),
-            "ca-file" => self.ca_file = Some(value.into()),
-            "timeout" => self.timeout = Some(num(&value)?),
-            "lock-timeout" => self.lock_timeout = Some(num(&value)?),
-            "lock-mode" => {
-                self.lock_mode = Some(match value.as_str() {
-                    "auto" => LockMode::Auto,
-                    "flock" => LockMode::Flock,
-                    "create" => LockMode::Create,
-                    _ => {
-                        return Err(Error::Usage(
-                            "--lock-mode takes auto, flock or create".into(),
-                        ));
-                    }
-                })
-            }
-            "flow" => {
-                self.flow = Some(match value.as_str() {
-                    "device" => Flow::Device,
-                    "password" => Flow::Password,
-                    _ => {
-                        return Err(Error::Usage("--flow takes device or password".into()));
-                    }
-                })
-            }
-            "password-file" => self.password_file = Some(value.into()),
-            "password-env" => self.password_env = Some(value),
-            "qr" => self.qr = Some(flag(name, &value)?),
-            "no-qr" => self.qr = Some(!flag(name, &value)?),
-            "browser" => self.browser = Some(flag(name, &value)?),
-            "no-browser" => self.browser = Some(!flag(name, &value)?),
-            "url" => self
-                .urls
-                .extend(value.split_whitespace().map(str::to_string)),
-            _ => return Err(Error::Usage(format!("unknown option --{name}"))),
-        }
-        Ok(())
-    }
-
-    /// Options from `GIT_CREDENTIAL_IAM_*` variables, read through `getenv`.
-    pub fn from_env(getenv: &dyn Fn(&str) -> Option<String>) -> Result<Options> {
-        let mut o = Options::default();
-        for name in ENV_OPTIONS {
-            let var = format!(
-                "GIT_CREDENTIAL_IAM_{}",
-                name.to_ascii_uppercase().replace('-', "_")
-            );
-            if let Some(v) = getenv(&var).filter(|v| !v.is_empty()) {
-                o.set(name, v)
-                    .map_err(|e| Error::Usage(format!("{var}: {e}")))?;
-            }
-        }
-        Ok(o)
-    }
-
-    /// The options that name files or folders, those set.
-    fn paths_mut(&mut self) -> impl Iterator<Item = &mut PathBuf> {
-        [
-            &mut self.cache_dir,
-            &mut self.client_secret_file,
-            &mut self.ca_file,
-            &mut self.password_file,
-        ]
-        .into_iter()
-        .flatten()
-    }
-
-    /// Fills every unset field from `lower` (a source of lower precedence).
-    pub fn or(self, lower: &Options) -> Options {
-        let lower = lower.clone();
-        Options {
-            issuer: self.issuer.or(lower.issuer),
-            client_id: self.client_id.or(lower.client_id),
-            client_secret_file: self.client_secret_file.or(lower.client_secret_file),
-            scope: self.scope.or(lower.scope),
-            audience: self.audience.or(lower.audience),
-            account: self.account.or(lower.account),
-            cache_dir: self.cache_dir.or(lower.cache_dir),
-            min_lifetime: self.min_lifetime.or(lower.min_lifetime),
-            username: self.username.or(lower.username),
-            auth: self.auth.or(lower.auth),
-            interactive: self.interactive.or(lower.interactive),
-            ca_file: self.ca_file.or(lower.ca_file),
-            timeout: self.timeout.or(lower.timeout),
-            lock_timeout: self.lock_timeout.or(lower.lock_timeout),
-            lock_mode: self.lock_mode.or(lower.lock_mode),
-            flow: self.flow.or(lower.flow),
-            password_file: self.password_file.or(lower.password_file),
-            password_env: self.password_env.or(lower.password_env),
-            qr: self.qr.or(lower.qr),
-            browser: self.browser.or(lower.browser),
-            urls: if self.urls.is_empty() {
-                lower.urls
-            } else {
-                self.urls
-            },
-        }
-    }
-}
-
-/// A yes/no option's value from text (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
-fn flag(name: &str, value: &str) -> Result<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" | "" => Ok(false),
-        _ => Err(Error::Usage(format!("{name} takes true or false"))),
-    }
-}
-
-/// The config file: top-level options are defaults for every account.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    #[serde(flatten)]
-    pub defaults: Options,
-    #[serde(default, rename = "account")]
-    pub accounts: BTreeMap<String, Options>,
-}
-
-impl ConfigFile {
-    /// Reads `path`; a missing file is an empty config unless `required`.
-    pub fn load(path: &Path, required: bool) -> Result<ConfigFile> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-                return Ok(ConfigFile::default());
-            }
-            Err(e) => return Err(Error::io("cannot read config file", path, e)),
-        };
-        let mut file: ConfigFile = toml::from_str(&text).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            // The message and line only: toml's excerpt of the line could show a secret.
-            message: match e.span() {
-                Some(span) => format!(
-                    "line {}: {}",
-                    text[..span.start.min(text.len())].matches('\n').count() + 1,
-                    e.message()
-                ),
-                None => e.message().to_string(),
-            },
-        })?;
-        if !file.defaults.urls.is_empty() {
-            return Err(Error::Config {
-                path: path.to_path_buf(),
-                message: "`urls` is not a top-level key: top-level keys are defaults for \
-                          accounts; move it into the [account.NAME] table it belongs to"
-                    .into(),
-            });
-        }
-        // Paths in the file are the file's: `~` is the home directory, and a relative path is
-        // relative to the file's folder (never to git's working directory, the repository).
-        let base = path.parent().unwrap_or(Path::new("."));
-        for o in std::iter::once(&mut file.defaults).chain(file.accounts.values_mut()) {
-            for p in o.paths_mut() {
-                let home = expand_home(p);
-                *p = if home.is_relative() {
-                    base.join(home)
-                } else {
-                    home
-                };
-            }
-        }
-        Ok(file)
-    }
-}
-
 /// Whether the device flow may prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interactive {
@@ -360,6 +89,37 @@ pub struct Settings {
     pub qr: Option<bool>,
     /// `Some` when `--browser`/`--no-browser` (or the environment, or the file) decides.
     pub browser: Option<bool>,
+    /// RFC 8707 resource indicators (`--resource`), in the order given, without repeats.
+    pub resources: Vec<String>,
+    /// `SSL_CERT_FILE`: a bundle of trusted roots in place of the system's.
+    pub ssl_cert_file: Option<PathBuf>,
+}
+
+/// What `status` needs, resolved as for every other action: the cache directory and the lock
+/// mode (of the named account, else of the command line, the environment and the file's
+/// defaults), and the config file, to name the accounts.
+pub struct Local {
+    pub cache_dir: PathBuf,
+    pub lock_mode: LockMode,
+    pub file: ConfigFile,
+}
+
+impl Local {
+    /// Resolves the local settings.
+    pub fn resolve(
+        cli: &Options,
+        config_path: Option<&Path>,
+        getenv: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Local> {
+        let src = Sources::load(cli, config_path, getenv)?;
+        let named = src.named_account()?;
+        let merged = src.merged(named.as_ref(), getenv);
+        Ok(Local {
+            cache_dir: cache_dir(merged.cache_dir, getenv)?,
+            lock_mode: merged.lock_mode.unwrap_or(LockMode::Auto),
+            file: src.file,
+        })
+    }
 }
 
 /// Default scopes: without `offline_access` there is no refresh token.
@@ -392,7 +152,7 @@ impl Sources {
     ) -> Result<Sources> {
         let env = Options::from_env(getenv)?;
         let explicit = explicit_config_path(config_path, getenv);
-        let path = explicit.clone().or_else(default_config_path);
+        let path = explicit.clone().or_else(|| default_config_path(getenv));
         let file = match &path {
             Some(p) => ConfigFile::load(p, explicit.is_some())?,
             None => ConfigFile::default(),
@@ -443,14 +203,7 @@ impl Sources {
         account: Option<String>,
         getenv: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Settings>> {
-        let account_opts = account
-            .as_ref()
-            .and_then(|n| self.file.accounts.get(n))
-            .cloned()
-            .unwrap_or_default();
-        let cli = home_expanded(self.cli.clone());
-        let env = home_expanded(self.env.clone());
-        let merged = cli.or(&env).or(&account_opts).or(&self.file.defaults);
+        let merged = self.merged(account.as_ref(), getenv);
         let Some(issuer) = merged.issuer else {
             return Ok(None);
         };
@@ -461,29 +214,13 @@ impl Sources {
                 trust::host_of(&issuer)
             ))
         })?;
-        let cache_dir = match merged.cache_dir {
-            Some(d) => checked_cache_dir(d)?,
-            None => default_cache_dir().ok_or_else(|| {
-                Error::Usage(
-                    "cannot find a home directory for the cache: pass --cache-dir DIR".into(),
-                )
-            })?,
-        };
+        let cache_dir = cache_dir(merged.cache_dir, getenv)?;
         let interactive = match merged.interactive {
             Some(true) => Interactive::Always,
             Some(false) => Interactive::Never,
             None if getenv("GIT_TERMINAL_PROMPT").as_deref() == Some("0") => Interactive::Never,
             None if getenv("CI").is_some_and(|v| v == "true" || v == "1") => Interactive::Never,
             None => Interactive::Auto,
-        };
-        let seconds = |name: &str, v: Option<u64>, default: u64| -> Result<u64> {
-            let v = v.unwrap_or(default);
-            match LIMITS.iter().find(|(n, _, _)| *n == name) {
-                Some(&(_, least, most)) if !(least..=most).contains(&v) => Err(Error::Usage(
-                    format!("{name} takes a whole number of seconds from {least} to {most}"),
-                )),
-                _ => Ok(v),
-            }
         };
         Ok(Some(Settings {
             account,
@@ -493,20 +230,41 @@ impl Sources {
             scope: merged.scope.unwrap_or_else(|| DEFAULT_SCOPE.to_string()),
             audience: merged.audience.filter(|a| !a.is_empty()),
             cache_dir,
-            min_lifetime: seconds("min-lifetime", merged.min_lifetime, 60)?,
+            // Numbers were range-checked when they were set.
+            min_lifetime: merged.min_lifetime.unwrap_or(60),
             username: merged.username,
             auth: merged.auth.unwrap_or(AuthMode::Auto),
             interactive,
             ca_file: merged.ca_file,
-            timeout: Duration::from_secs(seconds("timeout", merged.timeout, 30)?),
-            lock_timeout: Duration::from_secs(seconds("lock-timeout", merged.lock_timeout, 300)?),
+            timeout: Duration::from_secs(merged.timeout.unwrap_or(30)),
+            lock_timeout: Duration::from_secs(merged.lock_timeout.unwrap_or(300)),
             lock_mode: merged.lock_mode.unwrap_or(LockMode::Auto),
             flow: merged.flow.unwrap_or(Flow::Device),
             password_file: merged.password_file,
             password_env: merged.password_env,
             qr: merged.qr,
             browser: merged.browser,
+            resources: merged.resource,
+            ssl_cert_file: getenv("SSL_CERT_FILE")
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
         }))
+    }
+
+    /// The options of `account` (or of no account) merged by precedence: the command line, the
+    /// environment, the account's table, the file's defaults; `~` expanded.
+    fn merged(&self, account: Option<&String>, getenv: &dyn Fn(&str) -> Option<String>) -> Options {
+        let account_opts = account
+            .and_then(|n| self.file.accounts.get(n))
+            .cloned()
+            .unwrap_or_default();
+        let merged = self
+            .cli
+            .clone()
+            .or(&self.env)
+            .or(&account_opts)
+            .or(&self.file.defaults);
+        home_expanded(merged, getenv)
     }
 }
 
@@ -646,46 +404,86 @@ pub fn explicit_config_path(
     })
 }
 
+/// Where XDG base directories apply (not macOS, not Windows): the environment decides, read
+/// through `getenv`.
+#[cfg(all(unix, not(target_vendor = "apple")))]
+fn xdg_dir(
+    getenv: &dyn Fn(&str) -> Option<String>,
+    var: &str,
+    under_home: &str,
+) -> Option<PathBuf> {
+    getenv(var)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home_dir(getenv).map(|h| h.join(under_home)))
+}
+
 /// `$XDG_CONFIG_HOME/git-credential-iam/config.toml` (or the platform's config directory).
-pub fn default_config_path() -> Option<PathBuf> {
-    dirs::config_dir().map(|d| d.join("git-credential-iam").join("config.toml"))
+pub fn default_config_path(getenv: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    #[cfg(all(unix, not(target_vendor = "apple")))]
+    let dir = xdg_dir(getenv, "XDG_CONFIG_HOME", ".config");
+    #[cfg(not(all(unix, not(target_vendor = "apple"))))]
+    let dir = {
+        let _ = getenv;
+        dirs::config_dir()
+    };
+    dir.map(|d| d.join("git-credential-iam").join("config.toml"))
 }
 
 /// A state directory, not a cache directory that cleaners wipe: it holds refresh tokens.
-pub fn default_cache_dir() -> Option<PathBuf> {
-    dirs::state_dir()
-        .or_else(dirs::data_local_dir)
-        .map(|d| d.join("git-credential-iam"))
+pub fn default_cache_dir(getenv: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    #[cfg(all(unix, not(target_vendor = "apple")))]
+    let dir = xdg_dir(getenv, "XDG_STATE_HOME", ".local/state");
+    #[cfg(not(all(unix, not(target_vendor = "apple"))))]
+    let dir = {
+        let _ = getenv;
+        dirs::state_dir().or_else(dirs::data_local_dir)
+    };
+    dir.map(|d| d.join("git-credential-iam"))
+}
+
+/// The home directory: `HOME`, read through `getenv` only (the binary's `getenv` falls back
+/// to the system's record of the user when HOME is unset), so tests never see the real one.
+fn home_dir(getenv: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    getenv("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
 /// `~` or `~/…` with the home directory in front; other paths unchanged.
-fn expand_home(p: &Path) -> PathBuf {
+fn expand_home(p: &Path, getenv: &dyn Fn(&str) -> Option<String>) -> PathBuf {
     let Ok(rest) = p.strip_prefix("~") else {
         return p.to_path_buf();
     };
-    match dirs::home_dir() {
+    match home_dir(getenv) {
         Some(home) => home.join(rest),
         None => p.to_path_buf(),
     }
 }
 
-/// The options with `~` expanded in their paths (the command line's and the environment's;
-/// the config file's are resolved when it is read).
-fn home_expanded(mut o: Options) -> Options {
+/// The options with `~` expanded in their paths.
+fn home_expanded(mut o: Options, getenv: &dyn Fn(&str) -> Option<String>) -> Options {
     for p in o.paths_mut() {
-        *p = expand_home(p);
+        *p = expand_home(p, getenv);
     }
     o
 }
 
+/// The cache directory given, checked, else the default one.
+fn cache_dir(given: Option<PathBuf>, getenv: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
+    match given {
+        Some(d) => checked_cache_dir(d, getenv),
+        None => default_cache_dir(getenv).ok_or_else(|| {
+            Error::Usage("cannot find a home directory for the cache: pass --cache-dir DIR".into())
+        }),
+    }
+}
+
 /// The cache directory must be absolute: a relative one would land in git's working
 /// directory, the repository, where `git add -A` commits the refresh token.
-pub fn checked_cache_dir(dir: PathBuf) -> Result<PathBuf> {
-    let dir = expand_home(&dir);
+fn checked_cache_dir(dir: PathBuf, getenv: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
+    let dir = expand_home(&dir, getenv);
     if dir.is_relative() {
         return Err(Error::Usage(
-            "the cache directory must be an absolute path (or start with ~/): a relative one \
-             would be inside the repository git runs in"
+            "the cache directory must be an absolute path (or start with ~/): a relative one              would be inside the repository git runs in"
                 .into(),
         ));
     }
@@ -696,8 +494,9 @@ pub fn checked_cache_dir(dir: PathBuf) -> Result<PathBuf> {
 mod tests {
     use super::*;
 
-    fn no_env(_: &str) -> Option<String> {
-        None
+    /// No environment but a home directory that does not exist: no test reads the real one.
+    fn no_env(k: &str) -> Option<String> {
+        (k == "HOME").then(|| "/nonexistent/home".to_string())
     }
 
     fn write_config(text: &str) -> (tempfile::TempDir, PathBuf) {
@@ -789,7 +588,9 @@ urls = ["https://gitlab.example.org/special"]
         let r = served(&Options::default(), &p, "https://git.example.org/", &no_env);
         assert!(r.starts_with("refuse") && r.contains("--url"), "{r}");
         let env = |k: &str| {
-            (k == "GIT_CREDENTIAL_IAM_URL").then(|| "https://a.example/ git.example.org".into())
+            (k == "GIT_CREDENTIAL_IAM_URL")
+                .then(|| "https://a.example/ git.example.org".into())
+                .or_else(|| no_env(k))
         };
         assert_eq!(
             served(&Options::default(), &p, "https://git.example.org/r", &env),
@@ -832,7 +633,7 @@ urls = ["https://gitlab.example.org/special"]
         };
         let s = Settings::resolve(&cli, Some(&p), &no_env).unwrap().unwrap();
         assert_eq!(s.cache_dir, d.path().join("state"));
-        let home = dirs::home_dir().unwrap();
+        let home = PathBuf::from("/nonexistent/home");
         assert_eq!(s.client_secret_file, Some(home.join("s")));
         let cli = Options {
             cache_dir: Some("rel".into()),
@@ -873,7 +674,7 @@ urls = ["https://gitlab.example.org/special"]
         let env = |k: &str| match k {
             "GIT_CREDENTIAL_IAM_CLIENT_ID" => Some("from-env".to_string()),
             "GIT_CREDENTIAL_IAM_MIN_LIFETIME" => Some("120".to_string()),
-            _ => None,
+            _ => no_env(k),
         };
         let cli = Options {
             min_lifetime: Some(5),
@@ -923,7 +724,7 @@ urls = ["https://gitlab.example.org/special"]
         let env = |k: &str| match k {
             "GIT_CREDENTIAL_IAM_QR" => Some("yes".to_string()),
             "GIT_CREDENTIAL_IAM_NO_BROWSER" => Some("1".to_string()),
-            _ => None,
+            _ => no_env(k),
         };
         let s = Settings::resolve(&Options::default(), Some(&p), &env)
             .unwrap()
@@ -941,12 +742,16 @@ urls = ["https://gitlab.example.org/special"]
             "GIT_CREDENTIAL_IAM_ISSUER" => Some("https://i/".into()),
             "GIT_CREDENTIAL_IAM_CLIENT_ID" => Some("c".into()),
             "GIT_CREDENTIAL_IAM_CACHE_DIR" => Some("/tmp/c".into()),
-            _ => None,
+            _ => no_env(k),
         })
         .unwrap()
         .unwrap();
         assert_eq!((s.qr, s.browser), (None, None), "unset: decided at sign-in");
-        let bad = |k: &str| (k == "GIT_CREDENTIAL_IAM_BROWSER").then(|| "firefox".to_string());
+        let bad = |k: &str| {
+            (k == "GIT_CREDENTIAL_IAM_BROWSER")
+                .then(|| "firefox".to_string())
+                .or_else(|| no_env(k))
+        };
         let e = Options::from_env(&bad).unwrap_err().to_string();
         assert!(
             e.contains("GIT_CREDENTIAL_IAM_BROWSER") && e.contains("true or false"),
@@ -966,7 +771,11 @@ urls = ["https://gitlab.example.org/special"]
                 .lock_mode
         };
         assert_eq!(mode(&Options::default(), &no_env), LockMode::Create);
-        let env = |k: &str| (k == "GIT_CREDENTIAL_IAM_LOCK_MODE").then(|| "flock".to_string());
+        let env = |k: &str| {
+            (k == "GIT_CREDENTIAL_IAM_LOCK_MODE")
+                .then(|| "flock".to_string())
+                .or_else(|| no_env(k))
+        };
         assert_eq!(mode(&Options::default(), &env), LockMode::Flock);
         let mut cli = Options::default();
         cli.set("lock-mode", "auto".into()).unwrap();
@@ -992,7 +801,11 @@ urls = ["https://gitlab.example.org/special"]
             cache_dir: Some("/tmp/c".into()),
             ..Default::default()
         };
-        let env = |k: &str| (k == "GIT_TERMINAL_PROMPT").then(|| "0".to_string());
+        let env = |k: &str| {
+            (k == "GIT_TERMINAL_PROMPT")
+                .then(|| "0".to_string())
+                .or_else(|| no_env(k))
+        };
         let s = Settings::resolve(&cli, Some(Path::new("/nonexistent/x.toml")), &env);
         assert!(s.is_err(), "an explicit missing config file is an error");
         let (_d, empty) = write_config("");
@@ -1000,5 +813,112 @@ urls = ["https://gitlab.example.org/special"]
             .unwrap()
             .unwrap();
         assert_eq!(s.interactive, Interactive::Never);
+    }
+
+    #[test]
+    fn resources_from_cli_env_and_file() {
+        let (_d, p) = write_config(
+            "[account.a]\nissuer = \"https://i/\"\nclient-id = \"c\"\ncache-dir = \"/tmp/c\"\n\
+             resource = [\"https://file.example/\", \"urn:example:rs\"]\n",
+        );
+        let named = Options {
+            account: Some("a".into()),
+            ..Default::default()
+        };
+        let resources = |cli: &Options, env: &dyn Fn(&str) -> Option<String>| {
+            Settings::resolve(cli, Some(&p), env)
+                .unwrap()
+                .unwrap()
+                .resources
+        };
+        assert_eq!(
+            resources(&named, &no_env),
+            ["https://file.example/", "urn:example:rs"]
+        );
+        let env = |k: &str| {
+            (k == "GIT_CREDENTIAL_IAM_RESOURCE")
+                .then(|| "https://env.example/a https://env.example/b".to_string())
+                .or_else(|| no_env(k))
+        };
+        assert_eq!(
+            resources(&named, &env),
+            ["https://env.example/a", "https://env.example/b"]
+        );
+        let mut cli = named.clone();
+        cli.set("resource", "https://cli.example/".into()).unwrap();
+        assert_eq!(resources(&cli, &env), ["https://cli.example/"]);
+        let (_e, bad) = write_config("resource = [\"not a uri\"]\n");
+        let e = Settings::resolve(&Options::default(), Some(&bad), &no_env).unwrap_err();
+        assert!(
+            e.to_string().contains("line 1") && e.to_string().contains("--resource"),
+            "{e}"
+        );
+        let bad_env = |k: &str| {
+            (k == "GIT_CREDENTIAL_IAM_RESOURCE")
+                .then(|| "https://x.example/#frag".to_string())
+                .or_else(|| no_env(k))
+        };
+        let e = Options::from_env(&bad_env).unwrap_err().to_string();
+        assert!(
+            e.contains("GIT_CREDENTIAL_IAM_RESOURCE") && e.contains("fragment"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_command_line_only_options_are_refused_in_the_file() {
+        for key in [
+            "bogus = 1",
+            "account-name = \"x\"",
+            "format = \"json\"",
+            "non-interactive = true",
+        ] {
+            let (_d, p) = write_config(&format!("\n{key}\n"));
+            let e = Settings::resolve(&Options::default(), Some(&p), &no_env).unwrap_err();
+            assert!(e.to_string().contains("line 2: unknown key"), "{key}: {e}");
+        }
+        let (_d, p) = write_config("[account.a]\nurls = \"git.example.org\"\nqr = 3\n");
+        let e = Settings::resolve(&Options::default(), Some(&p), &no_env).unwrap_err();
+        assert!(e.to_string().contains("line 3: qr"), "{e}");
+    }
+
+    #[test]
+    fn status_resolves_the_cache_dir_like_every_action() {
+        let (d, p) = write_config("cache-dir = \"state\"\n[account.a]\ncache-dir = \"/acct\"\n");
+        let local = |cli: &Options, env: &dyn Fn(&str) -> Option<String>| {
+            Local::resolve(cli, Some(&p), env).unwrap().cache_dir
+        };
+        assert_eq!(local(&Options::default(), &no_env), d.path().join("state"));
+        let named = Options {
+            account: Some("a".into()),
+            ..Default::default()
+        };
+        assert_eq!(local(&named, &no_env), PathBuf::from("/acct"));
+        let env = |k: &str| {
+            (k == "GIT_CREDENTIAL_IAM_CACHE_DIR")
+                .then(|| "~/env-cache".to_string())
+                .or_else(|| no_env(k))
+        };
+        assert_eq!(
+            local(&named, &env),
+            PathBuf::from("/nonexistent/home/env-cache")
+        );
+        let (_e, empty) = write_config("");
+        let env = |k: &str| match k {
+            "XDG_STATE_HOME" => Some("/xdg/state".to_string()),
+            _ => no_env(k),
+        };
+        assert_eq!(
+            Local::resolve(&Options::default(), Some(&empty), &env)
+                .unwrap()
+                .cache_dir,
+            PathBuf::from("/xdg/state/git-credential-iam")
+        );
+        assert_eq!(
+            default_config_path(&no_env),
+            Some(PathBuf::from(
+                "/nonexistent/home/.config/git-credential-iam/config.toml"
+            ))
+        );
     }
 }

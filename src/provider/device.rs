@@ -110,9 +110,7 @@ pub fn parse_device_authorization(host: &str, body: &[u8]) -> Result<DeviceAutho
 pub fn start(client: &Client) -> Result<DeviceAuthorization> {
     let s = client.settings();
     let mut form = vec![("scope", s.scope.as_str())];
-    if let Some(aud) = &s.audience {
-        form.push(("audience", aud));
-    }
+    client.add_target(&mut form);
     // The endpoint was checked (https, or loopback http) with the discovery document.
     let (url, reply) = client
         .device_request(&form)?
@@ -153,10 +151,14 @@ pub fn poll(
     let mut interval = da.interval_secs();
     let mut backoff = 0u64;
     let mut failures = 0u32;
-    let form = [
+    let mut form = vec![
         ("grant_type", GRANT_TYPE),
         ("device_code", da.device_code.expose().as_str()),
     ];
+    // RFC 8707 §2.2: the resources again on the token request.
+    for r in &client.settings().resources {
+        form.push(("resource", r.as_str()));
+    }
     loop {
         let wait = Duration::from_secs(interval.saturating_add(backoff));
         if !wait_ticking(deadline, wait, progress) {

@@ -76,14 +76,20 @@ pub struct Http {
 }
 
 impl Http {
-    /// Builds the agent. `ca_file` adds trusted roots to the system's. The trust store is read
-    /// only when `tls` is set (an https issuer): a loopback http issuer needs none.
-    pub fn new(timeout: Duration, ca_file: Option<&std::path::Path>, tls: bool) -> Result<Http> {
+    /// Builds the agent. `ca_file` adds trusted roots to the system's (`system`, the
+    /// `SSL_CERT_FILE` the settings name, else the usual bundles). The trust store is read only
+    /// when `tls` is set (an https issuer): a loopback http issuer needs none.
+    pub fn new(
+        timeout: Duration,
+        ca_file: Option<&std::path::Path>,
+        system: Option<&std::path::Path>,
+        tls: bool,
+    ) -> Result<Http> {
         // ureq adds the timeout to an `Instant`, which panics on overflow: never hand it more
         // than a day, whatever the settings say.
         let timeout = timeout.min(MAX_TIMEOUT);
         let roots = if tls {
-            load_roots(ca_file)?
+            load_roots(ca_file, system)?
         } else {
             RootCerts::WebPki
         };
@@ -295,10 +301,13 @@ pub fn describe_body(body: &[u8]) -> String {
     }
 }
 
-fn load_roots(ca_file: Option<&std::path::Path>) -> Result<RootCerts> {
+fn load_roots(
+    ca_file: Option<&std::path::Path>,
+    ssl_cert_file: Option<&std::path::Path>,
+) -> Result<RootCerts> {
     let mut certs: Vec<Certificate<'static>> = Vec::new();
-    let system = std::env::var_os("SSL_CERT_FILE")
-        .map(std::path::PathBuf::from)
+    let system = ssl_cert_file
+        .map(std::path::Path::to_path_buf)
         .into_iter()
         .chain(SYSTEM_BUNDLES.iter().map(std::path::PathBuf::from))
         .find(|p| p.is_file());
@@ -363,7 +372,7 @@ mod tests {
             let _ = s.read(&mut buf);
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
         });
-        let http = Http::new(Duration::MAX, None, false).unwrap();
+        let http = Http::new(Duration::MAX, None, None, false).unwrap();
         let reply = http.get(&url).unwrap();
         assert_eq!((reply.status, reply.body.as_slice()), (200, &b"{}"[..]));
         server.join().unwrap();

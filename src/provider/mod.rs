@@ -192,6 +192,7 @@ impl<'a> Client<'a> {
             http: Http::new(
                 settings.timeout,
                 settings.ca_file.as_deref(),
+                settings.ssl_cert_file.as_deref(),
                 issuer.scheme() == "https",
             )?,
             auth: ClientAuth {
@@ -300,16 +301,13 @@ impl<'a> Client<'a> {
             ("refresh_token", refresh_token.expose().as_str()),
             ("scope", self.settings.scope.as_str()),
         ];
-        if let Some(aud) = &self.settings.audience {
-            form.push(("audience", aud));
-        }
+        self.add_target(&mut form);
         let (url, reply) = self.token_reply(&form)?;
         if (200..300).contains(&reply.status) {
             return parse_token_response(&host_of(&url), &reply.body);
         }
         let e = self.provider_error(&url, &reply, &[refresh_token.expose()]);
-        let setup =
-            matches!(&e, Error::OAuth { error, .. } if crate::error::is_setup_mistake(error));
+        let setup = e.is_setup_error();
         Err(match e {
             e if !matches!(reply.status, 400 | 401) || e.is_login_gone() || setup => e,
             Error::OAuth {
@@ -331,6 +329,17 @@ impl<'a> Client<'a> {
                 reason: format!("{} body", http::describe_body(&reply.body)),
             },
         })
+    }
+
+    /// Adds what the token is for to a sign-in or refresh `form`: `audience` (INDIGO IAM drops it
+    /// on a refresh that does not repeat it) and each RFC 8707 `resource`.
+    pub(crate) fn add_target<'f>(&'f self, form: &mut Vec<(&'static str, &'f str)>) {
+        if let Some(aud) = &self.settings.audience {
+            form.push(("audience", aud));
+        }
+        for r in &self.settings.resources {
+            form.push(("resource", r));
+        }
     }
 
     /// POSTs `form` to the token endpoint: the endpoint's URL and the reply, whatever its status.
@@ -388,7 +397,23 @@ impl<'a> Client<'a> {
             .collect();
         secrets.extend(encoded);
         let all: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        oauth_error(url, reply, &all)
+        match oauth_error(url, reply, &all) {
+            // RFC 8707 §2: the resources asked for are refused; name the option.
+            Error::OAuth {
+                host,
+                status,
+                error,
+                description,
+            } if error == "invalid_target" && !self.settings.resources.is_empty() => {
+                Error::ResourceRefused {
+                    host,
+                    status,
+                    resources: self.settings.resources.clone(),
+                    description,
+                }
+            }
+            e => e,
+        }
     }
 
     /// The settings this client serves.

@@ -22,9 +22,7 @@ pub fn grant(client: &Client, username: &str, password: &Secret<String>) -> Resu
         ("password", password.expose().as_str()),
         ("scope", s.scope.as_str()),
     ];
-    if let Some(aud) = &s.audience {
-        form.push(("audience", aud));
-    }
+    client.add_target(&mut form);
     let (url, reply) = client.token_reply(&form)?;
     let host = host_of(&url);
     if (200..300).contains(&reply.status) {
@@ -49,7 +47,7 @@ fn refusal(e: Error, status: u16, host: &str, username: &str, client_id: &str) -
                 client_id: client_id.to_string(),
             }
         }
-        Error::OAuth { ref error, .. } if crate::error::is_setup_mistake(error) => e,
+        e if e.is_setup_error() => e,
         _ if matches!(status, 400 | 401 | 403) => Error::WrongPassword {
             host: host.to_string(),
             username: username.to_string(),

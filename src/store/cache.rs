@@ -1,5 +1,5 @@
 //! The token cache: one small versioned JSON file per account key (a hash of issuer, client id,
-//! scopes and audience) in a private directory (mode 0700), each file mode 0600 with a sibling
+//! scopes, audience and resources) in a private directory (mode 0700), each file mode 0600 with a sibling
 //! `.lock` file. A cache hit reads one small file, however many accounts exist. Writes go
 //! through [`write_atomic`] (a temp file in the same directory, `rename`, then `fsync`),
 //! so readers see the old or the new file, never a torn one. A corrupt file is moved aside (not deleted) and treated as
@@ -30,6 +30,9 @@ pub struct Entry {
     pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
+    /// The RFC 8707 resource indicators the tokens were asked for (`--resource`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<Secret<String>>,
     /// Unix seconds at which the access token expires.
@@ -64,6 +67,7 @@ impl Entry {
             client_id: s.client_id.clone(),
             scope: s.scope.clone(),
             audience: s.audience.clone(),
+            resource: s.resources.clone(),
             access_token: None,
             expires_at: None,
             obtained_at: None,
@@ -122,7 +126,10 @@ impl Entry {
     }
 
     fn belongs_to(&self, s: &Settings) -> bool {
-        self.issuer == s.issuer && self.client_id == s.client_id && self.audience == s.audience
+        self.issuer == s.issuer
+            && self.client_id == s.client_id
+            && self.audience == s.audience
+            && sorted(&self.resource) == sorted(&s.resources)
     }
 }
 
@@ -164,7 +171,13 @@ pub struct AccountFiles {
 impl AccountFiles {
     /// The files for the account described by `s`.
     pub fn for_settings(s: &Settings) -> AccountFiles {
-        let key = account_key(&s.issuer, &s.client_id, &s.scope, s.audience.as_deref());
+        let key = account_key_with(
+            &s.issuer,
+            &s.client_id,
+            &s.scope,
+            s.audience.as_deref(),
+            &s.resources,
+        );
         AccountFiles {
             dir: s.cache_dir.clone(),
             data: s.cache_dir.join(format!("{key}.json")),
@@ -176,15 +189,43 @@ impl AccountFiles {
 /// A stable key: FNV-1a over the fields that make tokens interchangeable. Scopes are compared
 /// as a set. The file also records the fields, and a mismatch reads as a miss.
 pub fn account_key(issuer: &str, client_id: &str, scope: &str, audience: Option<&str>) -> String {
+    account_key_with(issuer, client_id, scope, audience, &[])
+}
+
+/// [`account_key`] with the RFC 8707 resources, compared as a set. Without resources the key is
+/// exactly [`account_key`]'s of before they existed, so existing caches keep their files.
+pub fn account_key_with(
+    issuer: &str,
+    client_id: &str,
+    scope: &str,
+    audience: Option<&str>,
+    resources: &[String],
+) -> String {
     let mut scopes: Vec<&str> = scope.split_whitespace().collect();
     scopes.sort_unstable();
     scopes.dedup();
-    let material = format!(
+    let mut material = format!(
         "{issuer}\0{client_id}\0{}\0{}",
         scopes.join(" "),
         audience.unwrap_or("")
     );
+    let resources = sorted(resources);
+    if !resources.is_empty() {
+        material.push_str("\0resource");
+        for r in resources {
+            material.push('\0');
+            material.push_str(r);
+        }
+    }
     format!("{:016x}", fnv1a(material.as_bytes()))
+}
+
+/// `items` sorted, without repeats.
+fn sorted(items: &[String]) -> Vec<&str> {
+    let mut v: Vec<&str> = items.iter().map(String::as_str).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// Reads the entry of account `s`. A missing file is `None`; a corrupt one is moved aside with a
@@ -471,7 +512,48 @@ mod tests {
             password_env: None,
             qr: None,
             browser: None,
+            resources: Vec::new(),
+            ssl_cert_file: None,
         }
+    }
+
+    #[test]
+    fn resources_key_apart_but_leave_old_keys_alone() {
+        // The key of an account without resources, as every earlier version computed it.
+        let old = format!(
+            "{:016x}",
+            fnv1a(b"https://i.example/\0c\0offline_access openid\0")
+        );
+        assert_eq!(
+            account_key("https://i.example/", "c", "openid offline_access", None),
+            old
+        );
+        let with = |r: &[&str]| {
+            let r: Vec<String> = r.iter().map(|s| s.to_string()).collect();
+            account_key_with("https://i.example/", "c", "openid offline_access", None, &r)
+        };
+        assert_eq!(with(&[]), old);
+        let ab = with(&["https://a.example/", "https://b.example/"]);
+        assert_ne!(ab, old);
+        assert_eq!(
+            ab,
+            with(&[
+                "https://b.example/",
+                "https://a.example/",
+                "https://a.example/"
+            ])
+        );
+        assert_ne!(ab, with(&["https://a.example/"]));
+        // Not the same as an audience of the same text.
+        assert_ne!(
+            with(&["https://a.example/"]),
+            account_key(
+                "https://i.example/",
+                "c",
+                "openid offline_access",
+                Some("https://a.example/")
+            )
+        );
     }
 
     #[test]
