@@ -8,6 +8,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::actions::output::Format;
+use crate::actions::register::RegisterArgs;
+use crate::actions::setup::SetupArgs;
 use crate::actions::tokens::{ImportKind, parse_expires_at};
 use crate::config::{OPTIONS, Opt, Options, help_lines};
 use crate::error::{Error, Result};
@@ -51,30 +53,6 @@ pub enum Command {
     Version,
     /// An action this version does not know: git's protocol says to ignore it.
     Unknown,
-}
-
-/// `register`'s own arguments.
-#[derive(Debug, Default)]
-pub struct RegisterArgs {
-    /// `--confidential`: a client with a secret.
-    pub confidential: bool,
-    /// `--print`: show the registration response (secrets replaced).
-    pub print: bool,
-}
-
-/// `setup`'s own arguments.
-#[derive(Debug, Default)]
-pub struct SetupArgs {
-    /// The git server's URL (`setup URL`, or the one `--url`).
-    pub url: Option<String>,
-    /// `--file FILE`: the git config file to write instead of `--global`.
-    pub git_file: Option<PathBuf>,
-    /// `--undo`.
-    pub undo: bool,
-    /// `--no-login`.
-    pub no_login: bool,
-    /// `--confidential`, for a client registered on the way.
-    pub confidential: bool,
 }
 
 /// Parses argv (without the program name).

@@ -44,7 +44,7 @@ use crate::person::prompt::Prompt;
 use crate::person::signin;
 use crate::provider::{Client, TokenResponse, device, password};
 use crate::secret::Secret;
-use crate::store::cache::{self, AccountFiles, Entry, account_key};
+use crate::store::cache::{self, AccountFiles, Entry};
 use crate::store::lock::LockGuard;
 use crate::sys::signals::Deferred;
 use crate::trust::host_of;
@@ -207,9 +207,8 @@ impl<'a> SignIn<'a> {
     /// Serves the token of `wanted` (the account with a narrower scope or audience) instead,
     /// made from the account's login. The same cache entry as the account's changes nothing.
     pub fn narrowed_to(mut self, wanted: &'a Settings) -> SignIn<'a> {
-        let key =
-            |s: &Settings| account_key(&s.issuer, &s.client_id, &s.scope, s.audience.as_deref());
-        self.narrower = (key(wanted) != key(self.account)).then_some(wanted);
+        let data = |s: &Settings| AccountFiles::for_settings(s).data;
+        self.narrower = (data(wanted) != data(self.account)).then_some(wanted);
         self
     }
 

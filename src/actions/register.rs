@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 use toml_edit::{Array, DocumentMut, Item, Table, value};
 
 use crate::actions::helper::Io;
-use crate::cli::RegisterArgs;
 use crate::config::{self, ConfigFile, Flow, Options, Settings};
 use crate::encoding::clean;
 use crate::error::{Error, Result};
@@ -25,6 +24,15 @@ use crate::provider::http::oauth_error;
 use crate::provider::registration::parse_registration_response;
 use crate::store::files::ensure_dir;
 use crate::trust::{Pattern, host_of};
+
+/// `register`'s own arguments.
+#[derive(Debug, Default)]
+pub struct RegisterArgs {
+    /// `--confidential`: a client with a secret.
+    pub confidential: bool,
+    /// `--print`: show the registration response (secrets replaced).
+    pub print: bool,
+}
 
 /// The git server shown in hints when no `--url` was given.
 const PLACEHOLDER_URL: &str = "https://git.example.org";

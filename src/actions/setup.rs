@@ -24,13 +24,27 @@ use url::Url;
 use crate::actions::helper::{self, Io};
 use crate::actions::pipeline::{Purpose, SignIn};
 use crate::actions::register::{self, Account, Removed};
-use crate::cli::SetupArgs;
 use crate::config::{self, ConfigFile, Flow, Interactive, Options, Settings};
 use crate::encoding::clean;
 use crate::encoding::rfc3339;
 use crate::error::{Error, Result};
 use crate::store::cache::AccountFiles;
 use crate::trust;
+
+/// `setup`'s own arguments.
+#[derive(Debug, Default)]
+pub struct SetupArgs {
+    /// The git server's URL (`setup URL`, or the one `--url`).
+    pub url: Option<String>,
+    /// `--file FILE`: the git config file to write instead of `--global`.
+    pub git_file: Option<PathBuf>,
+    /// `--undo`.
+    pub undo: bool,
+    /// `--no-login`.
+    pub no_login: bool,
+    /// `--confidential`, for a client registered on the way.
+    pub confidential: bool,
+}
 
 /// `setup URL` or `setup --undo URL` from the command line.
 pub fn run(args: &SetupArgs, options: &Options, config: Option<&Path>, io: &mut Io) -> Result<()> {
@@ -428,19 +442,20 @@ impl Place {
     /// The file written: `--file`'s, or the one `git config --global` writes (as git picks
     /// it: `$GIT_CONFIG_GLOBAL`, else `~/.gitconfig` unless only `$XDG_CONFIG_HOME/git/config`
     /// exists).
-    fn path(&self) -> Option<PathBuf> {
+    fn path(&self, getenv: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
         match self {
             Place::File(f) => Some(f.clone()),
             Place::Global => {
-                if let Some(f) = std::env::var_os("GIT_CONFIG_GLOBAL").filter(|f| !f.is_empty()) {
-                    return Some(PathBuf::from(f));
+                let var = |k: &str| getenv(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+                if let Some(f) = var("GIT_CONFIG_GLOBAL") {
+                    return Some(f);
                 }
-                let home = dirs::home_dir()?.join(".gitconfig");
-                let xdg = std::env::var_os("XDG_CONFIG_HOME")
-                    .filter(|d| !d.is_empty())
-                    .map(PathBuf::from)
-                    .or_else(|| dirs::home_dir().map(|h| h.join(".config")))
-                    .map(|d| d.join("git/config"));
+                let home_dir = var("HOME")?;
+                let home = home_dir.join(".gitconfig");
+                let xdg = var("XDG_CONFIG_HOME")
+                    .unwrap_or_else(|| home_dir.join(".config"))
+                    .join("git/config");
+                let xdg = Some(xdg);
                 match xdg {
                     Some(x) if !exists(&home) && exists(&x) => Some(x),
                     _ => Some(home),
@@ -588,7 +603,7 @@ fn ensure_git_config(
     if wanted.is_empty() {
         return Ok(());
     }
-    let file = place.path();
+    let file = place.path(io.getenv);
     let existed = file.as_deref().is_none_or(exists);
     for (key, value) in wanted {
         place.add(&key, &value)?;

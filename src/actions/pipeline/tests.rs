@@ -297,7 +297,7 @@ impl Home {
             clock: &clock,
             getenv: &getenv,
         };
-        let code = crate::run(args, &mut stdin.as_bytes(), &mut io, &getenv);
+        let code = crate::run(args, &mut stdin.as_bytes(), &mut io);
         Ran {
             code,
             stdout: String::from_utf8(stdout).unwrap(),
