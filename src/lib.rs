@@ -1,18 +1,37 @@
 //! git-credential-iam: OAuth2/OIDC access tokens from INDIGO IAM (or any OIDC provider) for git.
 //!
-//! Architecture: `main` hands argv, the standard streams and the environment (one `getenv`, in
-//! [`Io`]) to [`run`], which parses the command line into a typed `cli::Command` (each action
-//! with its own fields), resolves the account's settings (`config`: one option table drives the
-//! command line, the environment, the config file's keys and `--help`) and runs the command in
-//! one match. git's `key=value` protocol lives in [`protocol`]; the token cache
-//! in [`cache`] (one JSON file per account, atomic writes) guarded by [`lock`]; everything that
-//! talks to the provider in [`oauth`] (discovery, device flow, refresh, revocation) over one HTTP
-//! agent. A device sign-in is shown to the person by [`signin`]: the instructions on the
-//! destination [`prompt`] picks, a [`qr`] code of the link, the page opened by [`browser`], and a
-//! live status line drawn by [`progress`]. `setup` ([`setup`]) writes an account (through
-//! [`register`]) and git's configuration for one URL, signs in and checks with git. Secrets travel wrapped in [`secret::Secret`] so they
-//! cannot reach a log or a `Debug` print. The hot path (a cached, valid token) reads one small
-//! file and touches no network.
+//! # Map
+//! `main` hands argv, the standard streams, the clock and the environment (one `getenv`, in
+//! [`Io`]) to [`run`]. The rooms, each a folder or a file:
+//! - `cli`: argv → a typed `Command` (each action with its own fields).
+//! - `config/`: one option table (`options.rs`) drives the command line, the environment
+//!   (`GIT_CREDENTIAL_IAM_*`), the config file's keys (`file.rs`) and `--help`; `mod.rs` merges
+//!   them into the `Settings` of one account and decides whether a request's URL is tied to it.
+//! - `credential`: git's `key=value` credential protocol (the request, the answer).
+//! - `trust`: where a token may go; every URL parsed by the WHATWG parser.
+//! - `validate`: what a token from outside must be before it is kept or printed.
+//! - `store/`: the cache (`cache.rs`, one JSON file per account), private atomic files
+//!   (`files.rs`) and the account's lock (`lock/`: `flock`, or an exclusive create on shared
+//!   file systems).
+//! - `provider/`: everything that talks to the provider, over one HTTP agent: discovery, the
+//!   device flow, the password grant, refresh, revocation, registration.
+//! - `person/`: what the person sees and types: where prompts go, the device sign-in (QR code,
+//!   browser, live status line), the password prompts. It never talks to the network.
+//! - `actions/`: `get`, `erase`, `login`, `logout`, `status` (`helper.rs`), `token`/`import`
+//!   (`tokens.rs`, printed by `output.rs`), `register`, `setup`, all obtaining tokens through
+//!   the one sign-in pipeline (`pipeline.rs`: lock, re-read, refresh, dead login, provider down,
+//!   flow, save).
+//! - `sys/`: the operating system: core dumps off, no-follow opens, signal deferral, the uid.
+//! - `error`, `secret`, `encoding`: the shared vocabulary (typed errors with exit codes,
+//!   `Secret` that never prints, small encoders).
+//!
+//! Rules: only the pipeline puts a token into the cache, under the account's lock (`erase` and
+//! `logout` only take one out, under the same lock); only
+//! `provider/` opens network connections; only `person/` and `Io::say` write to the person;
+//! stdout carries only git's answer or `token`'s output. The hot path (a cached, valid token)
+//! reads one small file and touches no network. Imports go down this list's dependency order
+//! (`actions` → `person`/`provider` → `store` → `config`/`trust`/`validate` → vocabulary), with
+//! no cycles.
 
 mod actions;
 mod cli;
