@@ -47,7 +47,7 @@ mod sys;
 mod trust;
 mod validate;
 
-pub use actions::helper::Io;
+pub use actions::Io;
 pub use config::{Options, Settings};
 pub use error::Error;
 pub use secret::Secret;

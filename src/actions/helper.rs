@@ -16,10 +16,9 @@
 //! `get` then answers git in the form its server asked for. `erase` drops the cached access
 //! token only if it is the one git rejected. `logout` revokes and forgets; `status` lists.
 
-use std::io::Write;
-
+use crate::actions::Io;
 use crate::actions::pipeline::{Purpose, SignIn};
-pub use crate::actions::pipeline::{Token, warner};
+use crate::actions::pipeline::{Token, warner};
 use crate::config::{AuthMode, Interactive, Settings};
 use crate::credential::{Answer, Request};
 use crate::encoding::rfc3339;
@@ -27,23 +26,6 @@ use crate::error::{Error, Result};
 use crate::provider::{Client, device};
 use crate::store::cache::{self, AccountFiles, Entry};
 use crate::store::lock::LockGuard;
-
-/// The process's streams, clock and environment, passed in so tests can drive everything.
-pub struct Io<'a> {
-    pub stdout: &'a mut dyn Write,
-    pub stderr: &'a mut dyn Write,
-    pub stderr_is_tty: bool,
-    pub clock: &'a dyn Fn() -> i64,
-    /// The process environment (`std::env::var` in the binary).
-    pub getenv: &'a dyn Fn(&str) -> Option<String>,
-}
-
-impl Io<'_> {
-    /// Prints one `git-credential-iam: MSG` line on stderr.
-    pub fn say(&mut self, msg: &str) {
-        let _ = writeln!(self.stderr, "git-credential-iam: {msg}");
-    }
-}
 
 /// `get`: answer git with a valid token, from the cache, a refresh, or the device flow.
 pub fn get(s: &Settings, req: &Request, io: &mut Io) -> Result<()> {

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::actions::helper::Token;
+use crate::actions::pipeline::Token;
 use crate::encoding::rfc3339;
 use crate::error::{Error, Result};
 use crate::store::files::write_atomic;

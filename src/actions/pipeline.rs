@@ -35,7 +35,7 @@
 
 use std::io::Write;
 
-use crate::actions::helper::Io;
+use crate::actions::Io;
 use crate::config::{Flow, Settings};
 use crate::error::{Error, Result};
 use crate::person::askpass;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use toml_edit::{Array, DocumentMut, Item, Table, value};
 
-use crate::actions::helper::Io;
+use crate::actions::Io;
 use crate::config::{self, ConfigFile, Flow, Options, Settings};
 use crate::encoding::clean;
 use crate::error::{Error, Result};

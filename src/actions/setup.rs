@@ -21,7 +21,8 @@ use std::process::{Command, Output, Stdio};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::actions::helper::{self, Io};
+use crate::actions::Io;
+use crate::actions::helper;
 use crate::actions::pipeline::{Purpose, SignIn};
 use crate::actions::register::{self, Account, Removed};
 use crate::config::{self, ConfigFile, Flow, Interactive, Options, Settings};

@@ -8,7 +8,7 @@
 
 use std::io::Read;
 
-use crate::actions::helper::Io;
+use crate::actions::Io;
 use crate::actions::output::{self, Describe, Format};
 use crate::actions::pipeline::{Purpose, SignIn};
 use crate::config::Settings;

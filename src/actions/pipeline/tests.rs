@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::actions::helper::Io;
+use crate::actions::Io;
 use crate::store::cache::account_key;
 
 /// The refresh token every seeded login holds.
