@@ -231,7 +231,9 @@ impl Sources {
             audience: merged.audience.filter(|a| !a.is_empty()),
             cache_dir,
             // Numbers were range-checked when they were set.
-            min_lifetime: merged.min_lifetime.unwrap_or(60),
+            min_lifetime: merged
+                .min_lifetime
+                .unwrap_or(crate::store::cache::SOFT_MIN_LIFETIME),
             username: merged.username,
             auth: merged.auth.unwrap_or(AuthMode::Auto),
             interactive,

@@ -391,7 +391,8 @@ option_table! {
     cache_dir: Option<PathBuf> => Opt::account("cache-dir", Path, Some("DIR"))
         .help("where tokens are cached [default: $XDG_STATE_HOME/git-credential-iam]");
     min_lifetime: Option<u64> => Opt::account("min-lifetime", Secs { least: 0, most: 31_536_000 }, SECS)
-        .help("do not serve a token expiring sooner than this [default: 60]");
+        .help("do not serve a token expiring sooner than this; up to 60, at most half the \
+               token's issued lifetime [default: 60]");
     username: Option<String> => Opt::account("username", Text, Some("NAME"))
         .help("the username git is told in Basic mode [default: git's, or oauth2]");
     auth: Option<AuthMode> => Opt::account("auth", Choice(&["auto", "basic", "bearer"]), Some("auto|basic|bearer"))
