@@ -124,7 +124,7 @@ def fake_token(seed: int, length=1100):
 
 
 def clean_env(home: Path):
-    """The environment tests/support/mod.rs gives the helper (and git)."""
+    """The environment tests/it/support/process.rs gives the helper (and git)."""
     for d in [".config", ".local/state", ".local/share", ".cache", "run"]:
         (home / d).mkdir(parents=True, exist_ok=True)
     os.chmod(home / "run", 0o700)
@@ -206,7 +206,7 @@ def ms(ns):
 class Idp:
     def __init__(self, workdir: Path, args=()):
         if not (IDP_DIR / "node_modules").is_dir():
-            log("tests/idp/node_modules missing: running npm ci there (as tests/support does)")
+            log("tests/idp/node_modules missing: running npm ci there (as tests/it/support does)")
             subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=IDP_DIR, check=True,
                            stdout=sys.stderr)
         self.log_path = workdir / "idp.log"

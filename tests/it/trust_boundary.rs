@@ -3,14 +3,14 @@
 //! other hosts, other protocols and a path that spells a loopback URL. The token goes only to
 //! a URL tied to its account (the account's `urls`, or `--url`), over https or loopback http.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use support::{GitAuth, GitServer, Idp, LogServer, PUBLIC_CLIENT};
+use crate::support::{GitAuth, GitServer, Idp, LogServer, PUBLIC_CLIENT};
 
 const T: Duration = Duration::from_secs(60);
 const SCOPE: &str = "openid offline_access";

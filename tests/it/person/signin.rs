@@ -4,16 +4,16 @@
 //! can work (a fake `$BROWSER` records what it is given); on a terminal (under `script`) the QR
 //! code and the live status line appear. stdout carries git's protocol lines and nothing else.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
-use support::{Idp, PUBLIC_CLIENT, Stream, find_user_code};
+use crate::support::iam::qr;
+use crate::support::{Idp, PUBLIC_CLIENT, REQUEST, Stream, Terminal, find_user_code};
 
-const REQUEST: &str = "protocol=https\nhost=git.example.org\n\n";
 const T: Duration = Duration::from_secs(30);
 
 /// A helper run: `get` for a fresh home, the request on stdin, stdout and stderr piped.
@@ -120,8 +120,8 @@ fn qr_forced_on_a_pipe_draws_the_link() {
         .find_map(|l| l.strip_prefix("  Or open this link, which fills in the code: "))
         .unwrap_or_else(|| panic!("no complete link: {err}"));
     assert!(link.contains(&code), "{link}");
-    let code_qr = git_credential_iam::qr::encode(link).unwrap();
-    let drawing = git_credential_iam::qr::draw(&code_qr, git_credential_iam::qr::Ink::Light);
+    let code_qr = qr::encode(link).unwrap();
+    let drawing = qr::draw(&code_qr, qr::Ink::Light);
     assert!(
         err.contains(&format!("  Or scan this code with a phone:\n{drawing}")),
         "{err}"
@@ -272,14 +272,7 @@ fn on_a_terminal_the_qr_code_and_the_live_status_line_appear() {
         req.display(),
         out.display()
     );
-    let mut child = support::terminal_cmd(home.path(), &line)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("util-linux `script`");
-    let stdin = child.stdin.take(); // held open: EOF on script's stdin would end the session
-    let mut tty = Stream::spawn(child.stdout.take().unwrap());
+    let mut tty = Terminal::start(home.path(), &line);
     let code = tty.code();
     // The status line is drawn as soon as polling starts.
     tty.wait_until("status line", |t| {
@@ -289,9 +282,7 @@ fn on_a_terminal_the_qr_code_and_the_live_status_line_appear() {
         })
     });
     idp.approve(&code);
-    let text = tty.read_to_end();
-    drop(stdin);
-    let status = child.wait().unwrap();
+    let (status, text) = tty.finish();
     assert!(status.success(), "{status}\n{text}");
     assert_protocol_only(&std::fs::read_to_string(&out).unwrap());
 
@@ -301,10 +292,7 @@ fn on_a_terminal_the_qr_code_and_the_live_status_line_appear() {
         .find_map(|l| l.strip_prefix("  Or open this link, which fills in the code: "))
         .unwrap()
         .trim_end_matches('\r');
-    let drawing = git_credential_iam::qr::draw(
-        &git_credential_iam::qr::encode(link).unwrap(),
-        git_credential_iam::qr::Ink::Light,
-    );
+    let drawing = qr::draw(&qr::encode(link).unwrap(), qr::Ink::Light);
     // The pty turns each "\n" into "\r\n".
     assert!(text.contains(&drawing.replace('\n', "\r\n")), "{text}");
     let signed_in = format!(
