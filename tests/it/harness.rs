@@ -142,7 +142,7 @@ fn device_flow_refresh_introspection_and_counters() {
 
 #[test]
 fn confidential_client_uses_form_encoded_basic_auth() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let good = basic_auth(CONF_CLIENT, CONF_SECRET);
     assert_eq!(
         good,

@@ -230,9 +230,9 @@ fn store_after_ours_keeps_nothing_in_bearer_mode() {
 /// leaves one line on stderr and exit 0 (git asks its next helper).
 #[test]
 fn untied_or_unsafe_requests_get_no_answer() {
-    let idp = Idp::start();
-    let home = home_with_account(&idp, &["https://git.example.org/", "git.example.net"]);
-    let token = seed_login(&idp, home.path(), &["--account", "a"]);
+    let idp = Idp::shared();
+    let home = home_with_account(idp, &["https://git.example.org/", "git.example.net"]);
+    let token = seed_login(idp, home.path(), &["--account", "a"]);
     let get = |input: &str| helper(home.path(), &["--account", "a", "get"], input);
 
     let served = ok(get("protocol=https\nhost=git.example.org\n\n"));

@@ -408,12 +408,12 @@ fn login_status_logout_revokes() {
 
 #[test]
 fn confidential_client_secret_is_form_encoded_in_basic_auth() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let acct = Account::new(idp.issuer(), CONF_CLIENT, &[]);
     let secret_file = acct.home().join("secret");
     fs::write(&secret_file, format!("{CONF_SECRET}\n")).unwrap();
     let sf = secret_file.to_str().unwrap().to_string();
-    let out = get_with_approval(&acct, &idp, &["--client-secret-file", &sf]);
+    let out = get_with_approval(&acct, idp, &["--client-secret-file", &sf]);
     assert!(idp.introspect(&value(&out, "password")));
     acct.set_cache(|v| v["expires_at"] = 1000.into());
     let out = acct.run(
@@ -427,9 +427,9 @@ fn confidential_client_secret_is_form_encoded_in_basic_auth() {
 
 #[test]
 fn bad_input_is_one_line_and_keeps_the_cache() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let acct = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
-    get_with_approval(&acct, &idp, &[]);
+    get_with_approval(&acct, idp, &[]);
     let before = fs::read(acct.cache_file()).unwrap();
     for bad in ["protocol=https\nhost\n\n", "host=a\0b\n\n", "host=a\rb\n\n"] {
         let out = acct.run(&[], "get", bad);

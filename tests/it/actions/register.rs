@@ -143,7 +143,7 @@ fn password_flow_from_file_and_env() {
 
 #[test]
 fn password_flow_errors_name_the_fix() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let home = tempfile::tempdir().unwrap();
     let bad = home.path().join("bad");
     fs::write(&bad, "not-the-password").unwrap();
@@ -159,7 +159,7 @@ fn password_flow_errors_name_the_fix() {
             file,
         ];
         run(
-            helper(home.path(), &password_args(&idp, client, &extra), "get"),
+            helper(home.path(), &password_args(idp, client, &extra), "get"),
             REQUEST,
         )
     };
@@ -185,7 +185,7 @@ fn password_flow_errors_name_the_fix() {
 
     // Non-interactive with no password source: fast, exit 3, no prompt, no deprecation noise.
     let start = Instant::now();
-    let args = password_args(&idp, PW_CLIENT, &["--username", ALICE, "--non-interactive"]);
+    let args = password_args(idp, PW_CLIENT, &["--username", ALICE, "--non-interactive"]);
     let out = run(helper(home.path(), &args, "get"), REQUEST);
     assert!(start.elapsed() < Duration::from_secs(2));
     assert_eq!(out.status.code(), Some(3), "{out:?}");
@@ -195,7 +195,7 @@ fn password_flow_errors_name_the_fix() {
 
 #[test]
 fn password_flow_askpass_and_confidential_client() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let home = tempfile::tempdir().unwrap();
     let askpass = home.path().join("askpass.sh");
     let log = home.path().join("askpass.log");
@@ -667,10 +667,10 @@ fn helper_line(home: &Path, args: &[&str]) -> String {
 /// terminal (not from git's stdin); the token git gets is live at the provider.
 #[test]
 fn terminal_prompt_hides_the_password() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let home = tempfile::tempdir().unwrap();
     let answer = home.path().join("answer");
-    let args = password_args(&idp, PW_CLIENT, &[]);
+    let args = password_args(idp, PW_CLIENT, &[]);
     let line = format!("{} > {}", helper_line(home.path(), &args), answer.display());
     let mut term = Terminal::start(home.path(), &line);
     let host = format!("127.0.0.1:{}", idp.port());

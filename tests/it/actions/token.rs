@@ -207,8 +207,8 @@ fn imported_login_clones_with_no_prompt() {
 
 #[test]
 fn exit_codes_are_distinct_and_fast() {
-    let idp = Idp::start();
-    let ci = Ci::new(&idp);
+    let idp = Idp::shared();
+    let ci = Ci::new(idp);
     let start = Instant::now();
     let out = ci.run(&["token"], "");
     assert!(
@@ -253,8 +253,8 @@ fn exit_codes_are_distinct_and_fast() {
 
 #[test]
 fn import_access_token_with_expiry() {
-    let idp = Idp::start();
-    let ci = Ci::new(&idp);
+    let idp = Idp::shared();
+    let ci = Ci::new(idp);
     let tok = idp.device_flow_token(PUBLIC_CLIENT, "openid");
     let at = tok["access_token"].as_str().unwrap();
     let out = ci.run(&["import", "--access-token"], &format!("{at}\n"));
@@ -285,9 +285,9 @@ fn import_access_token_with_expiry() {
 #[cfg(unix)]
 #[test]
 fn wlcg_file_refuses_a_symlink_and_another_users_file() {
-    let idp = Idp::start();
-    let ci = Ci::new(&idp);
-    ci.import_refresh_token(&idp);
+    let idp = Idp::shared();
+    let ci = Ci::new(idp);
+    ci.import_refresh_token(idp);
     let path = ci.home().join("run").join(format!("bt_u{}", uid()));
     let fix = "set XDG_RUNTIME_DIR or BEARER_TOKEN_FILE to a path you own";
 

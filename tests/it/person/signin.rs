@@ -82,9 +82,9 @@ fn assert_plain(err: &str) {
 
 #[test]
 fn prompt_on_a_pipe_is_plain_text_without_qr_code_or_browser() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     // A desktop would open a browser, but a wide COLUMNS must not bring a QR code to a pipe.
-    let mut run = Run::start(&idp, &["--interactive"], &[("COLUMNS", "300")]);
+    let mut run = Run::start(idp, &["--interactive"], &[("COLUMNS", "300")]);
     let code = run.stderr.code();
     idp.approve(&code);
     let (out, err) = run.finish();
@@ -109,8 +109,8 @@ fn prompt_on_a_pipe_is_plain_text_without_qr_code_or_browser() {
 
 #[test]
 fn qr_forced_on_a_pipe_draws_the_link() {
-    let idp = Idp::start();
-    let mut run = Run::start(&idp, &["--interactive", "--qr"], &[]);
+    let idp = Idp::shared();
+    let mut run = Run::start(idp, &["--interactive", "--qr"], &[]);
     let code = run.stderr.code();
     idp.approve(&code);
     let (_, err) = run.finish();
@@ -161,7 +161,7 @@ type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, bool);
 #[cfg(unix)]
 #[test]
 fn browser_is_opened_with_the_code_exactly_where_it_can_work() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let dir = tempfile::tempdir().unwrap();
     let display = ("DISPLAY", ":0");
     let cases: Vec<Case> = vec![
@@ -238,9 +238,9 @@ fn browser_is_opened_with_the_code_exactly_where_it_can_work() {
 #[cfg(unix)]
 #[test]
 fn a_browser_that_cannot_start_is_one_quiet_line() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let mut run = Run::start(
-        &idp,
+        idp,
         &["--interactive"],
         &[("DISPLAY", ":0"), ("BROWSER", "/nonexistent/browser")],
     );
@@ -260,7 +260,7 @@ fn a_browser_that_cannot_start_is_one_quiet_line() {
 #[cfg(target_os = "linux")]
 #[test]
 fn on_a_terminal_the_qr_code_and_the_live_status_line_appear() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let home = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (req, out) = (dir.path().join("request"), dir.path().join("stdout"));

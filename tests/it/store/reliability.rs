@@ -92,10 +92,10 @@ fn kill_refreshes(idp: &Idp, home: &Account, signal: i32, n: usize) -> Outcomes 
 
 #[test]
 fn sigkill_during_refresh_never_corrupts_the_cache() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let home = Account::new(idp.issuer(), PUBLIC_CLIENT, &["--non-interactive"]);
-    seed(&home, &idp);
-    let o = kill_refreshes(&idp, &home, libc::SIGKILL, 100);
+    seed(&home, idp);
+    let o = kill_refreshes(idp, &home, libc::SIGKILL, 100);
     assert!(
         o.completed > 0 && o.before_refresh > 0,
         "the delays cover both sides: {o:?}"
@@ -104,11 +104,11 @@ fn sigkill_during_refresh_never_corrupts_the_cache() {
 
 #[test]
 fn ctrl_c_or_sigterm_during_refresh_never_loses_the_login() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let home = Account::new(idp.issuer(), PUBLIC_CLIENT, &["--non-interactive"]);
-    seed(&home, &idp);
+    seed(&home, idp);
     for signal in [libc::SIGINT, libc::SIGTERM] {
-        let o = kill_refreshes(&idp, &home, signal, 50);
+        let o = kill_refreshes(idp, &home, signal, 50);
         assert_eq!(
             o.lost, 0,
             "termination is deferred until the rotated token is saved: {o:?}"
@@ -122,7 +122,7 @@ fn ctrl_c_or_sigterm_during_refresh_never_loses_the_login() {
 
 #[test]
 fn a_stopped_lock_holder_is_named_by_the_bounded_wait() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let home = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
     // The holder: a device flow waiting for approval holds the account's lock.
     let mut holder = home.spawn_get(&["--interactive"]);
@@ -168,9 +168,9 @@ fn a_cache_directory_of_another_user_is_refused() {
     if !support::needs_root("a_cache_directory_of_another_user_is_refused") {
         return;
     }
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let home = Account::new(idp.issuer(), PUBLIC_CLIENT, &["--non-interactive"]);
-    seed(&home, &idp);
+    seed(&home, idp);
     home.expire();
     let before = fs::read(home.cache_file()).unwrap();
     std::os::unix::fs::chown(home.cache_dir(), Some(65534), None).unwrap();
@@ -185,7 +185,7 @@ fn a_cache_directory_of_another_user_is_refused() {
 /// (what `ps` shows) holds none while it runs.
 #[test]
 fn no_secret_reaches_stderr_or_argv() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let secret_file = tempfile::NamedTempFile::new().unwrap();
     fs::write(secret_file.path(), CONF_SECRET).unwrap();
     let sf = secret_file.path().to_str().unwrap().to_string();

@@ -59,6 +59,14 @@ fn install_node_modules() -> Result<(), String> {
     lock.lock()
         .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
     if node_modules_stale(&dir) {
+        // `npm ci` empties node_modules first: never through a link to someone else's.
+        if fs::symlink_metadata(dir.join("node_modules")).is_ok_and(|m| m.is_symlink()) {
+            return Err(format!(
+                "{}/node_modules is a link to packages other than package-lock.json pins: \
+                 run `npm ci` where it points, or remove the link",
+                dir.display()
+            ));
+        }
         let started = Instant::now();
         let out = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
@@ -84,16 +92,28 @@ fn install_node_modules() -> Result<(), String> {
     Ok(())
 }
 
-/// True when `node_modules` is missing or older than `package-lock.json`.
+/// True when `node_modules` is missing or holds other packages than `package-lock.json` pins:
+/// npm's record of what it installed (`node_modules/.package-lock.json`) names other paths or
+/// versions. (By content, not by time: a fresh checkout's lock file is newer than any install.)
 fn node_modules_stale(dir: &Path) -> bool {
-    let installed = dir.join("node_modules").join(".package-lock.json");
-    let Ok(installed) = fs::metadata(installed).and_then(|m| m.modified()) else {
-        return true;
+    let packages = |file: &Path| -> Option<Vec<(String, String)>> {
+        let lock: Value = serde_json::from_slice(&fs::read(file).ok()?).ok()?;
+        let mut all: Vec<(String, String)> = lock["packages"]
+            .as_object()?
+            .iter()
+            .filter(|(path, _)| !path.is_empty())
+            .map(|(path, p)| {
+                (
+                    path.clone(),
+                    p["version"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        all.sort();
+        Some(all)
     };
-    let wanted = fs::metadata(dir.join("package-lock.json"))
-        .and_then(|m| m.modified())
-        .expect("tests/idp/package-lock.json is missing");
-    installed < wanted
+    let wanted = packages(&dir.join("package-lock.json")).expect("tests/idp/package-lock.json");
+    packages(&dir.join("node_modules").join(".package-lock.json")) != Some(wanted)
 }
 
 /// A node script running as a child with piped stdin (it exits when stdin closes) and its

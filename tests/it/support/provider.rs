@@ -1,6 +1,7 @@
 //! The test OpenID provider `tests/idp/server.js` (npm `oidc-provider`) and its fixed data.
 
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,16 @@ impl Idp {
     /// Start the provider with default options.
     pub fn start() -> Idp {
         Idp::start_with(IdpOptions::default())
+    }
+
+    /// The provider with default options that the tests of this process share: started once,
+    /// on first use, and running until the process ends (its stdin closes then). A test that
+    /// shares it reads and resets no counters (every test's requests count there), and keeps
+    /// its own account, home and cache (an [`super::Account`]), so the tests stay independent.
+    /// A test that counts requests, or needs options, starts its own.
+    pub fn shared() -> &'static Idp {
+        static SHARED: OnceLock<Idp> = OnceLock::new();
+        SHARED.get_or_init(Idp::start)
     }
 
     /// Start the provider with `opts`; panics (with the server log) when it does not come up
