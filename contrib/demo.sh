@@ -12,7 +12,7 @@ usage() {
 Usage: contrib/demo.sh [--auto] [--help]
 
   --auto   approve the sign-in with tests/idp/approve.js instead of waiting for you
-           (for machines without a browser, and for tests/demo.rs)
+           (for machines without a browser, and for tests/it/demo.rs)
   --help   this text
 
 Needs git (2.46+ for Bearer; older git is demoed in Basic mode), Node.js 20+, npm (once, to

@@ -53,11 +53,11 @@ def die(msg):
 
 
 # ------------------------------------------------------------------------------------------
-# the cache format of src/cache.rs
+# the cache format of src/store/cache.rs
 
 
 def fnv1a(data: bytes) -> int:
-    """FNV-1a, 64 bits, exactly as src/cache.rs `fnv1a`."""
+    """FNV-1a, 64 bits, exactly as src/store/cache.rs `fnv1a`."""
     h = 0xCBF29CE484222325
     for b in data:
         h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
@@ -65,7 +65,7 @@ def fnv1a(data: bytes) -> int:
 
 
 def account_key(issuer, client_id, scope, audience=None):
-    """src/cache.rs `account_key`: scopes as a sorted, deduplicated set."""
+    """src/store/cache.rs `account_key`: scopes as a sorted, deduplicated set."""
     scopes = sorted(set(scope.split()))
     material = f"{issuer}\0{client_id}\0{' '.join(scopes)}\0{audience or ''}"
     return f"{fnv1a(material.encode()):016x}"
@@ -124,7 +124,7 @@ def fake_token(seed: int, length=1100):
 
 
 def clean_env(home: Path):
-    """The environment tests/support/mod.rs gives the helper (and git)."""
+    """The environment tests/it/support/process.rs gives the helper (and git)."""
     for d in [".config", ".local/state", ".local/share", ".cache", "run"]:
         (home / d).mkdir(parents=True, exist_ok=True)
     os.chmod(home / "run", 0o700)
@@ -206,7 +206,7 @@ def ms(ns):
 class Idp:
     def __init__(self, workdir: Path, args=()):
         if not (IDP_DIR / "node_modules").is_dir():
-            log("tests/idp/node_modules missing: running npm ci there (as tests/support does)")
+            log("tests/idp/node_modules missing: running npm ci there (as tests/it/support does)")
             subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=IDP_DIR, check=True,
                            stdout=sys.stderr)
         self.log_path = workdir / "idp.log"
@@ -779,7 +779,7 @@ def render(r, a):
         f"all {n6} answered: {'yes' if all(x['failed'] == 0 for x in sg) else 'NO'}; "
         f"wall incl. approval: median {statistics.median(x['wall_s'] for x in sg):.2f} s "
         f"| | | exactly 1 device authorization | {verdict(ok6)} |")
-    out += ["", f"`account_key` (Python copy of src/cache.rs) checked against the file the "
+    out += ["", f"`account_key` (Python copy of src/store/cache.rs) checked against the file the "
                 f"helper wrote: `{r['key_verified']}`."]
     return "\n".join(out)
 

@@ -1,4 +1,4 @@
-//! The properties both fuzz targets check, shared with `tests/hostile_input.rs` (which includes
+//! The properties both fuzz targets check, shared with `tests/it/hostile_input.rs` (which includes
 //! this file with `#[path]`), so plain `cargo test` checks the seed corpus and the property tests
 //! against exactly what the fuzzer checks. Every check panics on a violation.
 

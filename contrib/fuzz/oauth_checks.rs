@@ -1,6 +1,6 @@
 //! The properties the provider-answer fuzz targets check (`token_response`,
 //! `device_authorization`, `discovery`, `registration`), shared with the property tests in
-//! `src/oauth/mod.rs`, which includes this file with `#[path]` as a child of the `oauth` module,
+//! `src/provider/mod.rs`, which includes this file with `#[path]` as a child of the `provider` module,
 //! so plain `cargo test` runs the same checks on stable. The includer must have the `oauth`
 //! items used below in scope (`super::…`). Every check panics on a violation.
 

@@ -251,7 +251,7 @@ fn never_sent(e: &ureq::Error) -> bool {
 }
 
 /// Parses an OAuth error body (`error`, `error_description`), redacting `sent_secrets`. In
-/// `src/oauth`, use `Client::provider_error`, which adds the client secret.
+/// `src/provider`, use `Client::provider_error`, which adds the client secret.
 pub fn oauth_error(url: &str, reply: &Reply, sent_secrets: &[&str]) -> Error {
     #[derive(serde::Deserialize)]
     struct OAuthErr {

@@ -9,21 +9,19 @@
 //! URL-scoped helper; and the terminal prompt on a pseudo-terminal: the password is not echoed,
 //! and Ctrl-C at the prompt gives the terminal its echo back and interrupts git.
 
-mod support;
+use crate::support;
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use support::{
+use crate::support::{
     ALICE, ALICE_PASSWORD, CONF_SECRET, Idp, Lines, PUBLIC_CLIENT, PW_CLIENT, PW_CONF_CLIENT,
-    RegistrationStub, Stream, find_user_code,
+    REQUEST, RegistrationStub, Terminal, find_user_code,
 };
+use serde_json::{Value, json};
 
-const REQUEST: &str = "protocol=https\nhost=git.example.org\n\n";
 const T: Duration = Duration::from_secs(30);
 
 fn helper(home: &Path, args: &[&str], action: &str) -> Command {
@@ -113,7 +111,14 @@ fn password_flow_from_file_and_env() {
         !cache.contains(ALICE_PASSWORD),
         "the password is never cached"
     );
-    assert!(!args.contains(&ALICE_PASSWORD), "never in argv");
+    // No option takes the password itself on the command line, where `ps` would show it: one
+    // given there is a usage error that does not echo it, and nothing is sent.
+    let mut on_argv = args.clone();
+    on_argv.extend(["--password", ALICE_PASSWORD]);
+    let out = run(helper(home.path(), &on_argv, "get"), REQUEST);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(!stderr(&out).contains(ALICE_PASSWORD), "{out:?}");
+    assert_eq!(idp.token_requests("password"), 1);
 
     // The environment variable source, in a fresh cache.
     let home2 = tempfile::tempdir().unwrap();
@@ -138,7 +143,7 @@ fn password_flow_from_file_and_env() {
 
 #[test]
 fn password_flow_errors_name_the_fix() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let home = tempfile::tempdir().unwrap();
     let bad = home.path().join("bad");
     fs::write(&bad, "not-the-password").unwrap();
@@ -154,7 +159,7 @@ fn password_flow_errors_name_the_fix() {
             file,
         ];
         run(
-            helper(home.path(), &password_args(&idp, client, &extra), "get"),
+            helper(home.path(), &password_args(idp, client, &extra), "get"),
             REQUEST,
         )
     };
@@ -180,7 +185,7 @@ fn password_flow_errors_name_the_fix() {
 
     // Non-interactive with no password source: fast, exit 3, no prompt, no deprecation noise.
     let start = Instant::now();
-    let args = password_args(&idp, PW_CLIENT, &["--username", ALICE, "--non-interactive"]);
+    let args = password_args(idp, PW_CLIENT, &["--username", ALICE, "--non-interactive"]);
     let out = run(helper(home.path(), &args, "get"), REQUEST);
     assert!(start.elapsed() < Duration::from_secs(2));
     assert_eq!(out.status.code(), Some(3), "{out:?}");
@@ -190,7 +195,7 @@ fn password_flow_errors_name_the_fix() {
 
 #[test]
 fn password_flow_askpass_and_confidential_client() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let home = tempfile::tempdir().unwrap();
     let askpass = home.path().join("askpass.sh");
     let log = home.path().join("askpass.log");
@@ -375,7 +380,7 @@ fn register_then_device_flow_and_refresh_by_account_name() {
 
 #[test]
 fn register_refused_names_the_manual_page() {
-    // A provider without a registration endpoint: the fault server of tests/faults.rs is not
+    // A provider without a registration endpoint: the fault server of tests/it/provider/faults.rs is not
     // shared, so use a plain http server that serves only discovery.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -646,19 +651,6 @@ fn register_writes_through_a_symlinked_config_and_ties_nothing_unscoped() {
     );
 }
 
-/// Runs the shell command `line` on a pseudo-terminal; returns it with its keyboard and screen.
-fn in_terminal(home: &Path, line: &str) -> (std::process::Child, std::process::ChildStdin, Stream) {
-    let mut child = support::terminal_cmd(home, line)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("util-linux `script` is needed for the terminal tests");
-    let keyboard = child.stdin.take().unwrap();
-    let screen = Stream::spawn(child.stdout.take().unwrap());
-    (child, keyboard, screen)
-}
-
 /// `HELPER ARGS get < home/request`: git's request from a file, the terminal left to the prompts.
 fn helper_line(home: &Path, args: &[&str]) -> String {
     let request = home.join("request");
@@ -675,24 +667,21 @@ fn helper_line(home: &Path, args: &[&str]) -> String {
 /// terminal (not from git's stdin); the token git gets is live at the provider.
 #[test]
 fn terminal_prompt_hides_the_password() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let home = tempfile::tempdir().unwrap();
     let answer = home.path().join("answer");
-    let args = password_args(&idp, PW_CLIENT, &[]);
+    let args = password_args(idp, PW_CLIENT, &[]);
     let line = format!("{} > {}", helper_line(home.path(), &args), answer.display());
-    let (mut child, mut keyboard, mut screen) = in_terminal(home.path(), &line);
+    let mut term = Terminal::start(home.path(), &line);
     let host = format!("127.0.0.1:{}", idp.port());
     let prompt = format!("Username for {host}: ");
-    screen.wait_until(&prompt, |t| t.contains(&prompt));
-    keyboard.write_all(format!("{ALICE}\r").as_bytes()).unwrap();
+    term.wait_until(&prompt, |t| t.contains(&prompt));
+    term.type_keys(&format!("{ALICE}\r"));
     let prompt = format!("Password for {ALICE}@{host}: ");
-    screen.wait_until(&prompt, |t| t.contains(&prompt));
-    keyboard
-        .write_all(format!("{ALICE_PASSWORD}\r").as_bytes())
-        .unwrap();
-    let shown = screen.read_to_end();
-    drop(keyboard);
-    assert!(child.wait().unwrap().success(), "{shown:?}");
+    term.wait_until(&prompt, |t| t.contains(&prompt));
+    term.type_keys(&format!("{ALICE_PASSWORD}\r"));
+    let (status, shown) = term.finish();
+    assert!(status.success(), "{shown:?}");
     assert!(shown.contains(&format!("{host}: {ALICE}")), "{shown:?}");
     assert!(
         !shown.contains(ALICE_PASSWORD),
@@ -719,12 +708,11 @@ fn ctrl_c_at_the_password_prompt_restores_the_terminal() {
          echo \"terminal:$(stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(echo|icanon|isig)$' | sort | tr '\\n' ' ')\"",
         helper_line(home.path(), &args)
     );
-    let (mut child, mut keyboard, mut screen) = in_terminal(home.path(), &line);
-    screen.wait_until("password prompt", |t| t.contains("Password for "));
-    keyboard.write_all(b"wond\x03").unwrap();
-    let shown = screen.read_to_end();
-    drop(keyboard);
-    assert!(child.wait().unwrap().success(), "{shown:?}");
+    let mut term = Terminal::start(home.path(), &line);
+    term.wait_until("password prompt", |t| t.contains("Password for "));
+    term.type_keys("wond\x03");
+    let (status, shown) = term.finish();
+    assert!(status.success(), "{shown:?}");
     assert!(shown.contains("shell-interrupted"), "{shown:?}");
     assert!(shown.contains("helper-exit=130"), "{shown:?}");
     assert!(

@@ -3,14 +3,14 @@
 //! answering git in Bearer form (authtype capability), once in Basic form (username/password),
 //! plus the large-push case of Bearer mode and its `http.postBuffer` workaround.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use support::{GitAuth, GitServer, Idp, Lines, PUBLIC_CLIENT, find_user_code};
+use crate::support::{GitAuth, GitServer, Idp, Lines, PUBLIC_CLIENT, find_user_code};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -20,14 +20,7 @@ fn git(home: &Path, dir: &Path, args: &[&str]) -> Output {
     support::run_with_input(cmd, "", T)
 }
 
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "git failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use support::ok;
 
 /// A home whose global git config uses the helper for the provider, tied to `server`.
 fn configure(idp: &Idp, server: &GitServer, home: &Path, extra: &str) {

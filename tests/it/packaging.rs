@@ -19,7 +19,7 @@
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,8 +27,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::support::{ALICE, ALICE_PASSWORD, Idp, IdpOptions, PW_CLIENT, RS_CLIENT, RS_SECRET};
 use serde_json::{Value, json};
-use support::{ALICE, ALICE_PASSWORD, Idp, IdpOptions, PW_CLIENT, RS_CLIENT, RS_SECRET};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -78,14 +78,7 @@ fn target_dir() -> PathBuf {
         .join("packaging")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use support::output_text as text;
 
 /// `cargo ARGS` in the repository, building into [`target_dir`] with the release RUSTFLAGS
 /// (and none inherited from the outer build).
@@ -180,7 +173,7 @@ fn the_release_build_is_static_pie_and_runs() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), VERSION_LINE);
 }
 
-/// The FNV-1a hash that names the discovery cache file (src/cache.rs).
+/// The FNV-1a hash that names the discovery cache file (src/store/files.rs)
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
         (h ^ *b as u64).wrapping_mul(0x100000001b3)
@@ -199,14 +192,7 @@ fn the_static_binary_resolves_localhost_and_speaks_tls() {
     let certs = tempfile::tempdir().unwrap();
     let ca = support::make_test_ca(certs.path());
     let idp = Idp::start_with(IdpOptions {
-        extra_args: [
-            "--tls-key",
-            ca.key.to_str().unwrap(),
-            "--tls-cert",
-            ca.cert.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec(),
+        extra_args: ca.provider_args(),
         ..IdpOptions::default()
     });
     let issuer = idp.issuer().to_string();

@@ -9,7 +9,7 @@
 //! names the lock mode. The two-machine tests need root, bindfs and /dev/fuse, and say so when
 //! they skip; the lock-file tests force `--lock-mode create` and run anywhere.
 
-mod support;
+use crate::support;
 
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
@@ -17,37 +17,37 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::support::{Account, Idp, PUBLIC_CLIENT, REQUEST, TwoMounts, iam};
 use serde_json::Value;
-use support::{Idp, PUBLIC_CLIENT, TwoMounts};
 
-const REQUEST: &str = "protocol=https\nhost=git.example.org\n\n";
 const T: Duration = Duration::from_secs(60);
 const SCOPE: &str = "openid offline_access";
 
 /// A test home and one account of the test provider, cached in `cache_dir`.
-struct Account {
-    home: tempfile::TempDir,
+struct Shared {
+    acct: Account,
     issuer: String,
 }
 
-impl Account {
-    fn new(idp: &Idp) -> Account {
-        Account {
-            home: tempfile::tempdir().unwrap(),
+impl Shared {
+    fn new(idp: &Idp) -> Shared {
+        Shared {
+            acct: Account::new(idp.issuer(), PUBLIC_CLIENT, &[]),
             issuer: idp.issuer().to_string(),
         }
     }
 
+    fn home(&self) -> &Path {
+        self.acct.home()
+    }
+
     /// The helper with this account's options and its cache in `cache_dir`.
     fn cmd(&self, cache_dir: &Path, extra: &[&str], action: &str) -> Command {
-        let mut c = support::helper_cmd(self.home.path());
-        c.args(["--issuer", &self.issuer, "--client-id", PUBLIC_CLIENT])
-            .arg("--cache-dir")
-            .arg(cache_dir)
-            .arg("--non-interactive")
-            .args(extra)
-            .arg(action);
-        c
+        let dir = cache_dir.to_str().expect("a UTF-8 path");
+        self.acct.cmd(
+            &[&["--cache-dir", dir, "--non-interactive"], extra].concat(),
+            action,
+        )
     }
 
     /// A login in `cache_dir` (a device flow approved by the test user, then `import`), with
@@ -64,7 +64,7 @@ impl Account {
     }
 
     fn key(&self) -> String {
-        git_credential_iam::cache::account_key(&self.issuer, PUBLIC_CLIENT, SCOPE, None)
+        iam::cache::account_key(&self.issuer, PUBLIC_CLIENT, SCOPE, None)
     }
 
     fn cache_file(&self, cache_dir: &Path) -> PathBuf {
@@ -76,14 +76,7 @@ impl Account {
     }
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use support::output_text as text;
 
 /// The `password=` of a `get` answer.
 fn password(out: &Output) -> Option<String> {
@@ -158,7 +151,7 @@ fn thirty_two_gets_on_two_machines_make_one_refresh() {
     let mounts = TwoMounts::new();
     assert_two_machines(&mounts);
     let idp = Idp::start();
-    let acct = Account::new(&idp);
+    let acct = Shared::new(&idp);
     let under = cache_dir_in(&mounts.under);
     let (dir_a, dir_b) = (mounts.a.join("cache"), mounts.b.join("cache"));
     acct.seed_expired(&idp, &under);
@@ -238,7 +231,7 @@ fn thirty_two_gets_on_two_machines_make_one_refresh() {
     );
 }
 
-/// An owner file as the helper writes it (see src/lock/holder.rs), planted with an old mtime.
+/// An owner file as the helper writes it (see src/store/lock/holder.rs), planted with an old mtime.
 fn plant_owner(path: &Path, host: &str, pid: u32, start: Option<u64>, boot: &str, pidns: &str) {
     let mut text = format!("git-credential-iam lock\nhost {host}\npid {pid}\n");
     if let Some(s) = start {
@@ -272,8 +265,8 @@ fn read_trimmed(p: &str) -> String {
 #[test]
 fn a_dead_holders_lock_from_another_machine_is_broken_after_the_timeout() {
     let idp = Idp::start();
-    let acct = Account::new(&idp);
-    let dir = cache_dir_in(acct.home.path());
+    let acct = Shared::new(&idp);
+    let dir = cache_dir_in(acct.home());
     acct.seed_expired(&idp, &dir);
     let owner = acct.owner_file(&dir);
     plant_owner(&owner, "nodeb", 4242, Some(77), "another-boot", "pid:[1]");
@@ -309,8 +302,8 @@ fn a_dead_holders_lock_from_another_machine_is_broken_after_the_timeout() {
 #[test]
 fn a_live_local_holders_lock_is_never_broken() {
     let idp = Idp::start();
-    let acct = Account::new(&idp);
-    let dir = cache_dir_in(acct.home.path());
+    let acct = Shared::new(&idp);
+    let dir = cache_dir_in(acct.home());
     acct.seed_expired(&idp, &dir);
     let owner = acct.owner_file(&dir);
     // This test process, as the helper would record it.

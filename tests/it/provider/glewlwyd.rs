@@ -1,27 +1,26 @@
 //! The helper end to end against a second, independent provider: Debian's glewlwyd 2.7
-//! (tests/support/glewlwyd.rs starts one server for this whole file). It deviates from IAM and
+//! (tests/it/support/glewlwyd.rs starts one server for this whole file). It deviates from IAM and
 //! from oidc-provider in ways a CLI client must survive: a dead refresh token is an empty 400,
 //! a wrong password an empty 403, Basic client credentials are not form-decoded (a secret with
 //! `+ / =` only works raw or posted), `audience` is ignored (the access token's `aud` is the
 //! scope list), and the ID token has no `preferred_username`. Without glewlwyd installed, each
 //! test says "skipped: needs glewlwyd" on stderr and passes.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output};
+use std::process::{Child, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde_json::Value;
-use support::Lines;
-use support::glewlwyd::{
+use crate::support::glewlwyd::{
     self, CONF_CLIENT, CONF_SECRET, Glewlwyd, PUBLIC_CLIENT, USER, USER_NAME, USER_PASSWORD,
     USER_SCOPES,
 };
+use crate::support::{Account, Lines, REQUEST};
+use serde_json::Value;
 
-const REQUEST: &str = "protocol=https\nhost=git.example.org\n\n";
 const T: Duration = Duration::from_secs(30);
 
 /// The one server of this test binary, or `None` (said on stderr) without glewlwyd.
@@ -33,84 +32,36 @@ fn server(test: &str) -> Option<&'static Glewlwyd> {
     Some(SERVER.get_or_init(Glewlwyd::start))
 }
 
-/// A test home and the helper's options for one client.
-struct Account {
-    home: tempfile::TempDir,
-    args: Vec<String>,
+/// An account of `client` at `g` in a fresh home (with the client's secret file when it is the
+/// confidential one), and `extra` options.
+fn account(g: &Glewlwyd, client: &str, extra: &[&str]) -> Account {
+    let mut acct = Account::new(&g.issuer(), client, &["--timeout", "10"]);
+    if client == CONF_CLIENT {
+        let f = acct.home().join("client.secret");
+        fs::write(&f, format!("{CONF_SECRET}\n")).unwrap();
+        acct.add_args(&["--client-secret-file", f.to_str().unwrap()]);
+    }
+    acct.add_args(extra);
+    acct
 }
 
-impl Account {
-    fn new(g: &Glewlwyd, client: &str, extra: &[&str]) -> Account {
-        let home = tempfile::tempdir().unwrap();
-        let mut args: Vec<String> = [
-            "--issuer",
-            &g.issuer(),
-            "--client-id",
-            client,
-            "--timeout",
-            "10",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        if client == CONF_CLIENT {
-            let f = home.path().join("client.secret");
-            fs::write(&f, format!("{CONF_SECRET}\n")).unwrap();
-            args.push("--client-secret-file".into());
-            args.push(f.to_str().unwrap().into());
-        }
-        args.extend(extra.iter().map(|s| s.to_string()));
-        Account { home, args }
-    }
-
-    fn cmd(&self, extra: &[&str], action: &str) -> Command {
-        let mut c = support::helper_cmd(self.home.path());
-        c.args(&self.args).args(extra).arg(action);
-        c
-    }
-
-    fn run(&self, extra: &[&str], action: &str, input: &str) -> Output {
-        support::run_with_input(self.cmd(extra, action), input, T)
-    }
-
-    fn cache_dir(&self) -> PathBuf {
-        self.home.path().join(".local/state/git-credential-iam")
-    }
-
-    fn cache_file(&self) -> PathBuf {
-        support::account_cache_files(&self.cache_dir())
-            .pop()
-            .expect("a cache file")
-    }
-
-    fn cache(&self) -> Value {
-        serde_json::from_slice(&fs::read(self.cache_file()).unwrap()).unwrap()
-    }
-
-    fn set_cache(&self, f: impl FnOnce(&mut Value)) {
-        let mut v = self.cache();
-        f(&mut v);
-        fs::write(self.cache_file(), serde_json::to_vec(&v).unwrap()).unwrap();
-    }
-
-    /// Runs `action` interactively, approves the code it shows as the user (granting
-    /// [`USER_SCOPES`]), and returns its output.
-    fn sign_in(&self, g: &Glewlwyd, client: &str, action: &str) -> Output {
-        let mut child: Child =
-            support::spawn_with_input(&mut self.cmd(&["--interactive"], action), REQUEST);
-        let mut lines = Lines::spawn(child.stderr.take().unwrap());
-        let line = lines
-            .wait_for(|l| l.contains("Code:"), T)
-            .unwrap_or_else(|| panic!("no code line; stderr:\n{}", lines.seen().join("\n")));
-        let code = line.split("Code:").nth(1).unwrap().trim().to_string();
-        g.approve(client, &code, USER_SCOPES);
-        let rest = lines.rest(T);
-        let mut out = child.wait_with_output().unwrap();
-        out.stderr = [lines.seen().join("\n"), rest.join("\n")]
-            .join("\n")
-            .into_bytes();
-        out
-    }
+/// Runs `action` interactively, approves the code it shows as the user (granting
+/// [`USER_SCOPES`]), and returns its output.
+fn sign_in(acct: &Account, g: &Glewlwyd, client: &str, action: &str) -> Output {
+    let mut child: Child =
+        support::spawn_with_input(&mut acct.cmd(&["--interactive"], action), REQUEST);
+    let mut lines = Lines::spawn(child.stderr.take().unwrap());
+    let line = lines
+        .wait_for(|l| l.contains("Code:"), T)
+        .unwrap_or_else(|| panic!("no code line; stderr:\n{}", lines.seen().join("\n")));
+    let code = line.split("Code:").nth(1).unwrap().trim().to_string();
+    g.approve(client, &code, USER_SCOPES);
+    let rest = lines.rest(T);
+    let mut out = child.wait_with_output().unwrap();
+    out.stderr = [lines.seen().join("\n"), rest.join("\n")]
+        .join("\n")
+        .into_bytes();
+    out
 }
 
 fn text(b: &[u8]) -> String {
@@ -130,12 +81,12 @@ fn device_sign_in_refresh_dead_login_and_logout() {
     let Some(g) = server("device_sign_in_refresh_dead_login_and_logout") else {
         return;
     };
-    let acct = Account::new(
+    let acct = account(
         g,
         PUBLIC_CLIENT,
         &["--scope", "openid offline_access profile"],
     );
-    let out = acct.sign_in(g, PUBLIC_CLIENT, "get");
+    let out = sign_in(&acct, g, PUBLIC_CLIENT, "get");
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}\n{}", g.log());
     let first = answered(&out);
@@ -195,7 +146,7 @@ fn device_sign_in_refresh_dead_login_and_logout() {
         c["expires_at"] = 1.into();
         c["refresh_token"] = old_rt.clone().into();
     });
-    let out = acct.sign_in(g, PUBLIC_CLIENT, "get");
+    let out = sign_in(&acct, g, PUBLIC_CLIENT, "get");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let rt = acct.cache()["refresh_token"].as_str().unwrap().to_string();
 
@@ -226,8 +177,8 @@ fn password_grant_with_a_secret_glewlwyd_does_not_form_decode() {
     let Some(g) = server("password_grant_with_a_secret_glewlwyd_does_not_form_decode") else {
         return;
     };
-    let acct = Account::new(g, CONF_CLIENT, &[]);
-    let pw = acct.home.path().join("pw");
+    let acct = account(g, CONF_CLIENT, &[]);
+    let pw = acct.home().join("pw");
     fs::write(&pw, format!("{USER_PASSWORD}\n")).unwrap();
     let flow = [
         "--flow",
@@ -288,8 +239,8 @@ fn wrong_password_is_reported_as_one() {
         return;
     };
     for client in [CONF_CLIENT, PUBLIC_CLIENT] {
-        let acct = Account::new(g, client, &[]);
-        let pw = acct.home.path().join("pw");
+        let acct = account(g, client, &[]);
+        let pw = acct.home().join("pw");
         fs::write(&pw, "not-the-password\n").unwrap();
         let out = acct.run(
             &[

@@ -11,7 +11,6 @@
 //! dropped, and when the test process dies without dropping it (a `static`).
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -69,9 +68,9 @@ pub fn missing(test: &str) -> bool {
     if installed() {
         return false;
     }
-    let _ = writeln!(
-        std::io::stderr(),
-        "{test}: skipped: needs glewlwyd (apt-get install glewlwyd; .ci/run installs it)"
+    super::skip(
+        test,
+        "needs glewlwyd (apt-get install glewlwyd; .ci/run installs it)",
     );
     true
 }

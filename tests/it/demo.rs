@@ -4,7 +4,7 @@
 //! token requests), refresh silently, and clean up its temporary HOME.
 #![cfg(unix)]
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;

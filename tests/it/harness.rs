@@ -1,14 +1,12 @@
-//! Proves the test infrastructure in `tests/idp` and `tests/support` works: the provider's
+//! Proves the test infrastructure in `tests/idp` and `tests/it/support` works: the provider's
 //! device flow, refresh-token rotation, introspection, counters, client authentication,
 //! password grant and deny path, and the token-checking git server in both modes.
 //! It does not exercise the helper binary.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key]
@@ -144,7 +142,7 @@ fn device_flow_refresh_introspection_and_counters() {
 
 #[test]
 fn confidential_client_uses_form_encoded_basic_auth() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let good = basic_auth(CONF_CLIENT, CONF_SECRET);
     assert_eq!(
         good,
@@ -443,18 +441,52 @@ fn git_server_checks_tokens_in_both_modes() {
     assert!(c["basic_users"]["oauth2"].as_u64().unwrap() >= 1, "{c}");
 }
 
+/// What a command of the harness really runs with (asked of `env` itself): only the clean
+/// environment, rooted in the test home, so that no test reads the developer's HOME or config.
 #[test]
-fn wait_for_line_and_clean_commands() {
+fn commands_run_in_a_clean_environment_rooted_in_the_test_home() {
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = helper_cmd(home.path());
-    cmd.arg("--no-such-flag-for-the-smoke-test");
-    assert_eq!(cmd.get_program(), helper_path().as_os_str());
-    let envs: Vec<_> = cmd
-        .get_envs()
-        .map(|(k, _)| k.to_string_lossy().into_owned())
-        .collect();
-    assert!(envs.contains(&"XDG_STATE_HOME".to_string()) && !envs.contains(&"USER".to_string()));
+    let h = home.path().to_str().unwrap();
+    let env_of = |cmd| {
+        let out = run_with_input(cmd, "", Duration::from_secs(10));
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // git (as a shell alias shows it) has the same, and never prompts on its own.
+    let mut git = git_cmd(home.path());
+    git.args(["-c", "alias.show-env=!env", "show-env"]);
+    let text = env_of(git);
+    for want in [format!("HOME={h}"), "GIT_TERMINAL_PROMPT=0".to_string()] {
+        assert!(
+            text.lines().any(|l| l == want),
+            "{want} in git's environment:\n{text}"
+        );
+    }
+    {
+        let text = env_of(clean_cmd("env", home.path()));
+        let mut env: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once('=')).collect();
+        env.sort();
+        let path = std::env::var("PATH").unwrap_or_default();
+        let want = [
+            ("GIT_CONFIG_GLOBAL", format!("{h}/.gitconfig")),
+            ("GIT_CONFIG_NOSYSTEM", "1".to_string()),
+            ("GIT_CREDENTIAL_IAM_URL", TIED_URL.to_string()),
+            ("HOME", h.to_string()),
+            ("LANG", "C".to_string()),
+            ("PATH", path),
+            ("XDG_CACHE_HOME", format!("{h}/.cache")),
+            ("XDG_CONFIG_HOME", format!("{h}/.config")),
+            ("XDG_DATA_HOME", format!("{h}/.local/share")),
+            ("XDG_RUNTIME_DIR", format!("{h}/run")),
+            ("XDG_STATE_HOME", format!("{h}/.local/state")),
+        ];
+        let want: Vec<(&str, &str)> = want.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(env, want, "the whole environment of a test command");
+    }
+}
 
+#[test]
+fn wait_for_line_finds_the_user_code() {
     let mut child = std::process::Command::new("sh")
         .args(["-c", "echo starting >&2; echo 'Open http://x/device and enter QBPK-HMFV' >&2; cat >/dev/null"])
         .stdin(std::process::Stdio::piped())

@@ -4,7 +4,7 @@
 //! another issuer, IAM's secret-quoting `invalid_token`, and `slow_down` during the device flow.
 //! Each must give a clear one-line error within the timeout and leave the cache untouched.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use git_credential_iam::cache::account_key;
+use crate::support::iam::cache::account_key;
 
 /// What the fake token endpoint answers, in order (the last one repeats).
 #[derive(Clone)]
@@ -1095,10 +1095,25 @@ fn stale_discovery_is_fetched_again(action: &str, stale_base: impl Fn(&str) -> S
         "fetched again, once: {:?}",
         fake.paths()
     );
+    // The fresh document is cached: the same endpoints as the first fetch, fetched then or
+    // later (a busy machine may cross a second between the two fetches).
+    let json = |t: &str| serde_json::from_str::<serde_json::Value>(t).unwrap();
+    let (first, now) = (
+        json(&doc),
+        json(&std::fs::read_to_string(&docs[0]).unwrap()),
+    );
     assert_eq!(
-        std::fs::read_to_string(&docs[0]).unwrap(),
-        doc,
+        now["endpoints"], first["endpoints"],
         "the fresh document is cached"
+    );
+    assert!(
+        now["fetched_at"].as_i64() >= first["fetched_at"].as_i64() && now["fetched_at"].is_i64(),
+        "{now} after {first}"
+    );
+    assert_eq!(
+        now.as_object().unwrap().len(),
+        first.as_object().unwrap().len(),
+        "{now}"
     );
 }
 

@@ -3,14 +3,14 @@
 //! other hosts, other protocols and a path that spells a loopback URL. The token goes only to
 //! a URL tied to its account (the account's `urls`, or `--url`), over https or loopback http.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use support::{GitAuth, GitServer, Idp, LogServer, PUBLIC_CLIENT};
+use crate::support::{GitAuth, GitServer, Idp, LogServer, PUBLIC_CLIENT};
 
 const T: Duration = Duration::from_secs(60);
 const SCOPE: &str = "openid offline_access";
@@ -230,9 +230,9 @@ fn store_after_ours_keeps_nothing_in_bearer_mode() {
 /// leaves one line on stderr and exit 0 (git asks its next helper).
 #[test]
 fn untied_or_unsafe_requests_get_no_answer() {
-    let idp = Idp::start();
-    let home = home_with_account(&idp, &["https://git.example.org/", "git.example.net"]);
-    let token = seed_login(&idp, home.path(), &["--account", "a"]);
+    let idp = Idp::shared();
+    let home = home_with_account(idp, &["https://git.example.org/", "git.example.net"]);
+    let token = seed_login(idp, home.path(), &["--account", "a"]);
     let get = |input: &str| helper(home.path(), &["--account", "a", "get"], input);
 
     let served = ok(get("protocol=https\nhost=git.example.org\n\n"));

@@ -3,14 +3,14 @@
 //! one-line error and leaves the cache alone; with `--ca-file` or `SSL_CERT_FILE` it trusts it
 //! (in addition to the system store) and refreshes.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use git_credential_iam::cache::account_key;
+use crate::support::iam::cache::account_key;
 
 const SERVER_JS: &str = r#"
 const https = require('node:https');

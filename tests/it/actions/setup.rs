@@ -6,14 +6,14 @@
 //! helper when the binary is on PATH. The commands carry no `GIT_CREDENTIAL_IAM_URL`: only
 //! what setup writes ties the URL.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use support::{GitAuth, GitServer, Idp, PUBLIC_CLIENT, run_approving, setup_cmd};
+use crate::support::{GitAuth, GitServer, Idp, PUBLIC_CLIENT, run_approving, setup_cmd};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -27,10 +27,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn ok(o: Output) -> Output {
-    assert!(o.status.success(), "failed: {}", stderr(&o));
-    o
-}
+use support::ok;
 
 fn config_path(home: &Path) -> PathBuf {
     home.join(".config/git-credential-iam/config.toml")

@@ -4,83 +4,26 @@
 //! belongs to another user, and a sweep asserting that no token or secret ever reaches stderr or
 //! the helper's argv.
 
-mod support;
+use crate::support;
 
 use std::fs;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use support::{CONF_CLIENT, CONF_SECRET, Idp, Lines, PUBLIC_CLIENT, find_user_code};
+use crate::support::{
+    Account, CONF_CLIENT, CONF_SECRET, Idp, Lines, PUBLIC_CLIENT, REQUEST, find_user_code,
+};
 
-const REQUEST: &str = "protocol=https\nhost=git.example.org\n\n";
 const T: Duration = Duration::from_secs(30);
 
-struct Home {
-    dir: tempfile::TempDir,
-    args: Vec<String>,
-}
-
-impl Home {
-    fn new(idp: &Idp, client: &str, extra: &[&str]) -> Home {
-        let mut args = vec![
-            "--issuer".to_string(),
-            idp.issuer().into(),
-            "--client-id".into(),
-            client.into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        Home {
-            dir: tempfile::tempdir().unwrap(),
-            args,
-        }
-    }
-
-    fn cmd(&self, extra: &[&str], action: &str) -> Command {
-        let mut c = support::helper_cmd(self.dir.path());
-        c.args(&self.args).args(extra).arg(action);
-        c
-    }
-
-    fn run(&self, extra: &[&str], action: &str, input: &str) -> Output {
-        support::run_with_input(self.cmd(extra, action), input, T)
-    }
-
-    fn spawn_get(&self, extra: &[&str]) -> Child {
-        support::spawn_with_input(&mut self.cmd(extra, "get"), REQUEST)
-    }
-
-    fn cache_dir(&self) -> PathBuf {
-        self.dir.path().join(".local/state/git-credential-iam")
-    }
-
-    fn cache_file(&self) -> PathBuf {
-        support::account_cache_files(&self.cache_dir())
-            .pop()
-            .expect("a cache file")
-    }
-
-    fn cache(&self) -> Value {
-        serde_json::from_slice(&fs::read(self.cache_file()).unwrap())
-            .expect("the cache always parses")
-    }
-
-    fn expire(&self) {
-        let mut v = self.cache();
-        v["expires_at"] = 1000.into();
-        fs::write(self.cache_file(), serde_json::to_vec(&v).unwrap()).unwrap();
-    }
-
-    /// A login seeded the way CI does it: a refresh token imported from stdin.
-    fn seed(&self, idp: &Idp) {
-        let rt = idp.device_flow_token(PUBLIC_CLIENT, "openid offline_access")["refresh_token"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let out = self.run(&[], "import", &rt);
-        assert!(out.status.success(), "{out:?}");
-    }
+/// A login seeded the way CI does it: a refresh token imported from stdin.
+fn seed(home: &Account, idp: &Idp) {
+    let rt = idp.device_flow_token(PUBLIC_CLIENT, "openid offline_access")["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = home.run(&[], "import", &rt);
+    assert!(out.status.success(), "{out:?}");
 }
 
 /// A small deterministic PRNG (xorshift) for kill delays.
@@ -107,7 +50,7 @@ struct Outcomes {
     completed_then_killed: usize,
 }
 
-fn kill_refreshes(idp: &Idp, home: &Home, signal: i32, n: usize) -> Outcomes {
+fn kill_refreshes(idp: &Idp, home: &Account, signal: i32, n: usize) -> Outcomes {
     let mut o = Outcomes::default();
     for delay in delays(n, 25_000) {
         home.expire();
@@ -138,7 +81,7 @@ fn kill_refreshes(idp: &Idp, home: &Home, signal: i32, n: usize) -> Outcomes {
                 // Killed between the provider's rotation and our write: the provider has
                 // already consumed the old refresh token. Only a new sign-in recovers.
                 o.lost += 1;
-                home.seed(idp);
+                seed(home, idp);
             }
             other => panic!("unexpected outcome {other:?}: {out:?}"),
         }
@@ -149,10 +92,10 @@ fn kill_refreshes(idp: &Idp, home: &Home, signal: i32, n: usize) -> Outcomes {
 
 #[test]
 fn sigkill_during_refresh_never_corrupts_the_cache() {
-    let idp = Idp::start();
-    let home = Home::new(&idp, PUBLIC_CLIENT, &["--non-interactive"]);
-    home.seed(&idp);
-    let o = kill_refreshes(&idp, &home, libc::SIGKILL, 100);
+    let idp = Idp::shared();
+    let home = Account::new(idp.issuer(), PUBLIC_CLIENT, &["--non-interactive"]);
+    seed(&home, idp);
+    let o = kill_refreshes(idp, &home, libc::SIGKILL, 100);
     assert!(
         o.completed > 0 && o.before_refresh > 0,
         "the delays cover both sides: {o:?}"
@@ -161,11 +104,11 @@ fn sigkill_during_refresh_never_corrupts_the_cache() {
 
 #[test]
 fn ctrl_c_or_sigterm_during_refresh_never_loses_the_login() {
-    let idp = Idp::start();
-    let home = Home::new(&idp, PUBLIC_CLIENT, &["--non-interactive"]);
-    home.seed(&idp);
+    let idp = Idp::shared();
+    let home = Account::new(idp.issuer(), PUBLIC_CLIENT, &["--non-interactive"]);
+    seed(&home, idp);
     for signal in [libc::SIGINT, libc::SIGTERM] {
-        let o = kill_refreshes(&idp, &home, signal, 50);
+        let o = kill_refreshes(idp, &home, signal, 50);
         assert_eq!(
             o.lost, 0,
             "termination is deferred until the rotated token is saved: {o:?}"
@@ -179,8 +122,8 @@ fn ctrl_c_or_sigterm_during_refresh_never_loses_the_login() {
 
 #[test]
 fn a_stopped_lock_holder_is_named_by_the_bounded_wait() {
-    let idp = Idp::start();
-    let home = Home::new(&idp, PUBLIC_CLIENT, &[]);
+    let idp = Idp::shared();
+    let home = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
     // The holder: a device flow waiting for approval holds the account's lock.
     let mut holder = home.spawn_get(&["--interactive"]);
     let mut lines = Lines::spawn(holder.stderr.take().unwrap());
@@ -222,14 +165,12 @@ fn a_stopped_lock_holder_is_named_by_the_bounded_wait() {
 #[cfg(unix)]
 #[test]
 fn a_cache_directory_of_another_user_is_refused() {
-    use std::os::unix::fs::MetadataExt;
-    if fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) != 0 {
-        eprintln!("not root: cannot give the directory to another user; covered by the unit test");
+    if !support::needs_root("a_cache_directory_of_another_user_is_refused") {
         return;
     }
-    let idp = Idp::start();
-    let home = Home::new(&idp, PUBLIC_CLIENT, &["--non-interactive"]);
-    home.seed(&idp);
+    let idp = Idp::shared();
+    let home = Account::new(idp.issuer(), PUBLIC_CLIENT, &["--non-interactive"]);
+    seed(&home, idp);
     home.expire();
     let before = fs::read(home.cache_file()).unwrap();
     std::os::unix::fs::chown(home.cache_dir(), Some(65534), None).unwrap();
@@ -244,11 +185,11 @@ fn a_cache_directory_of_another_user_is_refused() {
 /// (what `ps` shows) holds none while it runs.
 #[test]
 fn no_secret_reaches_stderr_or_argv() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let secret_file = tempfile::NamedTempFile::new().unwrap();
     fs::write(secret_file.path(), CONF_SECRET).unwrap();
     let sf = secret_file.path().to_str().unwrap().to_string();
-    let home = Home::new(&idp, CONF_CLIENT, &["--client-secret-file", &sf]);
+    let home = Account::new(idp.issuer(), CONF_CLIENT, &["--client-secret-file", &sf]);
     let mut stderrs = Vec::new();
 
     // Device flow; read argv from /proc while it waits.

@@ -6,14 +6,14 @@
 //! Needs `curl` (Debian package curl) and `bash`; `zsh`, `fish` and `groff`, when installed,
 //! check their files too.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::{GitAuth, GitServer, Idp, PUBLIC_CLIENT};
+use crate::support::{GitAuth, GitServer, Idp, PUBLIC_CLIENT};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -23,14 +23,7 @@ fn contrib(path: &str) -> PathBuf {
         .join(path)
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use support::output_text as text;
 
 /// The first `name` on PATH that is a file.
 fn on_path(name: &str) -> Option<PathBuf> {
@@ -100,14 +93,8 @@ impl Home {
 
     /// [`Home::curl_iam`] with `input` on its stdin.
     fn curl_iam_with_input(&self, args: &[&str], env: &[(&str, &str)], input: &str) -> Output {
-        let template = support::helper_cmd(self.path());
-        let mut c = Command::new(contrib("curl-iam"));
-        c.env_clear().current_dir(self.path());
-        for (k, v) in template.get_envs() {
-            if let Some(v) = v {
-                c.env(k, v);
-            }
-        }
+        let mut c = support::clean_cmd(contrib("curl-iam"), self.path());
+        c.current_dir(self.path());
         let path = std::env::join_paths(
             std::iter::once(self.path().join("bin"))
                 .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),

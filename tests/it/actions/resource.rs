@@ -3,13 +3,13 @@
 //! resource), it keys and is recorded in the cache and shown by `status`, and a provider that
 //! refuses it (`invalid_target`) gets an error naming the option, on sign-in and on refresh.
 
-mod support;
+use crate::support;
 
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use crate::support::{Idp, IdpOptions, PUBLIC_CLIENT, Stream};
 use serde_json::Value;
-use support::{Idp, IdpOptions, PUBLIC_CLIENT, Stream};
 
 const T: Duration = Duration::from_secs(30);
 const RESOURCE: &str = "https://api.example.org/";

@@ -4,16 +4,16 @@
 //! can work (a fake `$BROWSER` records what it is given); on a terminal (under `script`) the QR
 //! code and the live status line appear. stdout carries git's protocol lines and nothing else.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
-use support::{Idp, PUBLIC_CLIENT, Stream, find_user_code};
+use crate::support::iam::qr;
+use crate::support::{Idp, PUBLIC_CLIENT, REQUEST, Stream, Terminal, find_user_code};
 
-const REQUEST: &str = "protocol=https\nhost=git.example.org\n\n";
 const T: Duration = Duration::from_secs(30);
 
 /// A helper run: `get` for a fresh home, the request on stdin, stdout and stderr piped.
@@ -82,9 +82,9 @@ fn assert_plain(err: &str) {
 
 #[test]
 fn prompt_on_a_pipe_is_plain_text_without_qr_code_or_browser() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     // A desktop would open a browser, but a wide COLUMNS must not bring a QR code to a pipe.
-    let mut run = Run::start(&idp, &["--interactive"], &[("COLUMNS", "300")]);
+    let mut run = Run::start(idp, &["--interactive"], &[("COLUMNS", "300")]);
     let code = run.stderr.code();
     idp.approve(&code);
     let (out, err) = run.finish();
@@ -109,8 +109,8 @@ fn prompt_on_a_pipe_is_plain_text_without_qr_code_or_browser() {
 
 #[test]
 fn qr_forced_on_a_pipe_draws_the_link() {
-    let idp = Idp::start();
-    let mut run = Run::start(&idp, &["--interactive", "--qr"], &[]);
+    let idp = Idp::shared();
+    let mut run = Run::start(idp, &["--interactive", "--qr"], &[]);
     let code = run.stderr.code();
     idp.approve(&code);
     let (_, err) = run.finish();
@@ -120,8 +120,8 @@ fn qr_forced_on_a_pipe_draws_the_link() {
         .find_map(|l| l.strip_prefix("  Or open this link, which fills in the code: "))
         .unwrap_or_else(|| panic!("no complete link: {err}"));
     assert!(link.contains(&code), "{link}");
-    let code_qr = git_credential_iam::qr::encode(link).unwrap();
-    let drawing = git_credential_iam::qr::draw(&code_qr, git_credential_iam::qr::Ink::Light);
+    let code_qr = qr::encode(link).unwrap();
+    let drawing = qr::draw(&code_qr, qr::Ink::Light);
     assert!(
         err.contains(&format!("  Or scan this code with a phone:\n{drawing}")),
         "{err}"
@@ -161,7 +161,7 @@ type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, bool);
 #[cfg(unix)]
 #[test]
 fn browser_is_opened_with_the_code_exactly_where_it_can_work() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let dir = tempfile::tempdir().unwrap();
     let display = ("DISPLAY", ":0");
     let cases: Vec<Case> = vec![
@@ -238,9 +238,9 @@ fn browser_is_opened_with_the_code_exactly_where_it_can_work() {
 #[cfg(unix)]
 #[test]
 fn a_browser_that_cannot_start_is_one_quiet_line() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let mut run = Run::start(
-        &idp,
+        idp,
         &["--interactive"],
         &[("DISPLAY", ":0"), ("BROWSER", "/nonexistent/browser")],
     );
@@ -260,7 +260,7 @@ fn a_browser_that_cannot_start_is_one_quiet_line() {
 #[cfg(target_os = "linux")]
 #[test]
 fn on_a_terminal_the_qr_code_and_the_live_status_line_appear() {
-    let idp = Idp::start();
+    let idp = Idp::shared();
     let home = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (req, out) = (dir.path().join("request"), dir.path().join("stdout"));
@@ -272,14 +272,7 @@ fn on_a_terminal_the_qr_code_and_the_live_status_line_appear() {
         req.display(),
         out.display()
     );
-    let mut child = support::terminal_cmd(home.path(), &line)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("util-linux `script`");
-    let stdin = child.stdin.take(); // held open: EOF on script's stdin would end the session
-    let mut tty = Stream::spawn(child.stdout.take().unwrap());
+    let mut tty = Terminal::start(home.path(), &line);
     let code = tty.code();
     // The status line is drawn as soon as polling starts.
     tty.wait_until("status line", |t| {
@@ -289,9 +282,7 @@ fn on_a_terminal_the_qr_code_and_the_live_status_line_appear() {
         })
     });
     idp.approve(&code);
-    let text = tty.read_to_end();
-    drop(stdin);
-    let status = child.wait().unwrap();
+    let (status, text) = tty.finish();
     assert!(status.success(), "{status}\n{text}");
     assert_protocol_only(&std::fs::read_to_string(&out).unwrap());
 
@@ -301,10 +292,7 @@ fn on_a_terminal_the_qr_code_and_the_live_status_line_appear() {
         .find_map(|l| l.strip_prefix("  Or open this link, which fills in the code: "))
         .unwrap()
         .trim_end_matches('\r');
-    let drawing = git_credential_iam::qr::draw(
-        &git_credential_iam::qr::encode(link).unwrap(),
-        git_credential_iam::qr::Ink::Light,
-    );
+    let drawing = qr::draw(&qr::encode(link).unwrap(), qr::Ink::Light);
     // The pty turns each "\n" into "\r\n".
     assert!(text.contains(&drawing.replace('\n', "\r\n")), "{text}");
     let signed_in = format!(

@@ -4,35 +4,36 @@
 //! narrower-scope tokens cached under their own key, a CI job that imports a refresh token and
 //! then clones with no prompt, and the documented exit codes.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use crate::support::{Account, GitAuth, GitServer, Idp, PUBLIC_CLIENT};
 use serde_json::Value;
-use support::{GitAuth, GitServer, Idp, PUBLIC_CLIENT};
 
 const T: Duration = Duration::from_secs(30);
 
+/// A CI job's account: the helper runs with `CI=true`.
 struct Ci {
-    home: tempfile::TempDir,
-    issuer: String,
+    acct: Account,
 }
 
 impl Ci {
     fn new(idp: &Idp) -> Ci {
         Ci {
-            home: tempfile::tempdir().unwrap(),
-            issuer: idp.issuer().to_string(),
+            acct: Account::new(idp.issuer(), PUBLIC_CLIENT, &[]),
         }
     }
 
+    fn home(&self) -> &std::path::Path {
+        self.acct.home()
+    }
+
     fn run(&self, args: &[&str], input: &str) -> Output {
-        let mut c = support::helper_cmd(self.home.path());
-        c.args(["--issuer", &self.issuer, "--client-id", PUBLIC_CLIENT])
-            .args(args)
-            .env("CI", "true");
+        let mut c = self.acct.cmd_args(args);
+        c.env("CI", "true");
         support::run_with_input(c, input, T)
     }
 
@@ -109,10 +110,7 @@ fn import_then_every_format() {
 
     let path = stdout(&ci.run(&["token", "--format", "wlcg"], ""));
     let path = std::path::PathBuf::from(path.trim_end());
-    assert_eq!(
-        path,
-        ci.home.path().join("run").join(format!("bt_u{}", uid()))
-    );
+    assert_eq!(path, ci.home().join("run").join(format!("bt_u{}", uid())));
     assert_eq!(fs::read_to_string(&path).unwrap(), format!("{token}\n"));
     #[cfg(unix)]
     {
@@ -188,8 +186,8 @@ fn imported_login_clones_with_no_prompt() {
         idp.issuer(),
         server.url()
     );
-    let mut git = support::git_cmd(ci.home.path());
-    git.current_dir(ci.home.path()).env("CI", "true").args([
+    let mut git = support::git_cmd(ci.home());
+    git.current_dir(ci.home()).env("CI", "true").args([
         "-c",
         &format!("credential.helper={helper}"),
         "clone",
@@ -203,14 +201,14 @@ fn imported_login_clones_with_no_prompt() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(ci.home.path().join("w/.git").is_dir());
+    assert!(ci.home().join("w/.git").is_dir());
     assert_eq!(idp.counters()["device_authorization"], 0);
 }
 
 #[test]
 fn exit_codes_are_distinct_and_fast() {
-    let idp = Idp::start();
-    let ci = Ci::new(&idp);
+    let idp = Idp::shared();
+    let ci = Ci::new(idp);
     let start = Instant::now();
     let out = ci.run(&["token"], "");
     assert!(
@@ -239,7 +237,7 @@ fn exit_codes_are_distinct_and_fast() {
     );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("dead-refresh-token"));
 
-    let mut c = support::helper_cmd(ci.home.path());
+    let mut c = support::helper_cmd(ci.home());
     c.args([
         "--issuer",
         "http://127.0.0.1:9/",
@@ -255,8 +253,8 @@ fn exit_codes_are_distinct_and_fast() {
 
 #[test]
 fn import_access_token_with_expiry() {
-    let idp = Idp::start();
-    let ci = Ci::new(&idp);
+    let idp = Idp::shared();
+    let ci = Ci::new(idp);
     let tok = idp.device_flow_token(PUBLIC_CLIENT, "openid");
     let at = tok["access_token"].as_str().unwrap();
     let out = ci.run(&["import", "--access-token"], &format!("{at}\n"));
@@ -287,13 +285,13 @@ fn import_access_token_with_expiry() {
 #[cfg(unix)]
 #[test]
 fn wlcg_file_refuses_a_symlink_and_another_users_file() {
-    let idp = Idp::start();
-    let ci = Ci::new(&idp);
-    ci.import_refresh_token(&idp);
-    let path = ci.home.path().join("run").join(format!("bt_u{}", uid()));
+    let idp = Idp::shared();
+    let ci = Ci::new(idp);
+    ci.import_refresh_token(idp);
+    let path = ci.home().join("run").join(format!("bt_u{}", uid()));
     let fix = "set XDG_RUNTIME_DIR or BEARER_TOKEN_FILE to a path you own";
 
-    let elsewhere = ci.home.path().join("elsewhere");
+    let elsewhere = ci.home().join("elsewhere");
     std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
     let out = ci.run(&["token", "--format", "wlcg"], "");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -311,8 +309,9 @@ fn wlcg_file_refuses_a_symlink_and_another_users_file() {
     assert!(!elsewhere.exists(), "nothing written through the link");
     fs::remove_file(&path).unwrap();
 
-    if !support::is_root() {
-        support::skipped("wlcg_file_refuses_a_symlink_and_another_users_file (file of uid 65534)");
+    if !support::needs_root(
+        "wlcg_file_refuses_a_symlink_and_another_users_file (file of uid 65534)",
+    ) {
         return;
     }
     fs::write(&path, "theirs\n").unwrap();

@@ -10,18 +10,18 @@
 //!
 //! Skips, saying so on stderr, when apache2 or libapache2-mod-auth-openidc is missing.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
-use support::{
+use crate::support::{
     AccessLine, Apache, ApacheSite, CONF_CLIENT, CONF_SECRET, DEVICE_GRANT, Idp, IdpOptions,
     PUBLIC_CLIENT, RS_CLIENT, RS_SECRET, TestCa,
 };
+use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
 /// The audience the server requires (`Require claim aud:…`) and the helper asks for.
@@ -191,14 +191,7 @@ impl Stack {
     }
 }
 
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "git failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use support::ok;
 
 /// Clone, commit, push in one `--auth` mode; the push must land in the served repository.
 fn clone_and_push(s: &Stack, auth: &str) -> Vec<AccessLine> {
@@ -289,16 +282,14 @@ fn apache_mod_auth_openidc_serves_git_to_iam_tokens() {
     let ca = support::make_test_ca(certs.path());
     let idp = Idp::start_with(IdpOptions {
         extra_args: [
-            "--tls-key",
-            ca.key.to_str().unwrap(),
-            "--tls-cert",
-            ca.cert.to_str().unwrap(),
-            "--audience-resource",
-            "--client-access-ttl",
-            &format!("{CONF_CLIENT}={SHORT_TTL}"),
+            ca.provider_args(),
+            vec![
+                "--audience-resource".into(),
+                "--client-access-ttl".into(),
+                format!("{CONF_CLIENT}={SHORT_TTL}"),
+            ],
         ]
-        .map(String::from)
-        .to_vec(),
+        .concat(),
         ..IdpOptions::default()
     });
     assert!(idp.issuer().starts_with("https://"), "{}", idp.issuer());

@@ -3,79 +3,26 @@
 //! device flow for many processes), `erase` semantics, denial and expiry, non-interactive
 //! failure, logout with revocation, and a confidential client whose secret needs encoding.
 
-mod support;
+use crate::support;
 
 use std::fs;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use support::{CONF_CLIENT, CONF_SECRET, Idp, IdpOptions, Lines, PUBLIC_CLIENT, find_user_code};
+use crate::support::{
+    Account, CONF_CLIENT, CONF_SECRET, Idp, IdpOptions, Lines, PUBLIC_CLIENT, REQUEST, Terminal,
+    find_user_code,
+};
 
-const REQUEST: &str = "protocol=https\nhost=git.example.org\n\n";
 const T: Duration = Duration::from_secs(30);
 
-/// A test home and the helper's options for one provider/client.
-struct Account {
-    home: tempfile::TempDir,
-    args: Vec<String>,
-}
-
-impl Account {
-    fn new(idp: &Idp, client: &str) -> Account {
-        Account {
-            home: tempfile::tempdir().unwrap(),
-            args: vec![
-                "--issuer".into(),
-                idp.issuer().into(),
-                "--client-id".into(),
-                client.into(),
-            ],
-        }
-    }
-
-    fn cmd(&self, extra: &[&str], action: &str) -> Command {
-        let mut c = support::helper_cmd(self.home.path());
-        c.args(&self.args).args(extra).arg(action);
-        c
-    }
-
-    fn run(&self, extra: &[&str], action: &str, input: &str) -> Output {
-        support::run_with_input(self.cmd(extra, action), input, T)
-    }
-
-    fn cache_dir(&self) -> PathBuf {
-        self.home.path().join(".local/state/git-credential-iam")
-    }
-
-    /// The account's cache file (the only `*.json` that is not a discovery document).
-    fn cache_file(&self) -> Option<PathBuf> {
-        support::account_cache_files(&self.cache_dir()).pop()
-    }
-
-    fn cache(&self) -> Value {
-        serde_json::from_slice(&fs::read(self.cache_file().expect("a cache file")).unwrap())
-            .unwrap()
-    }
-
-    fn set_cache(&self, f: impl FnOnce(&mut Value)) {
-        let mut v = self.cache();
-        f(&mut v);
-        fs::write(self.cache_file().unwrap(), serde_json::to_vec(&v).unwrap()).unwrap();
-    }
-
-    /// Spawns `get` (interactive), approves the code it prints, returns its output.
-    fn get_with_approval(&self, idp: &Idp, extra: &[&str]) -> Output {
-        let mut child = self.spawn_get(&[&["--interactive"], extra].concat());
-        let code = read_code(&mut child);
-        idp.approve(&code);
-        finish(child)
-    }
-
-    fn spawn_get(&self, extra: &[&str]) -> Child {
-        support::spawn_with_input(&mut self.cmd(extra, "get"), REQUEST)
-    }
+/// Spawns `get` (interactive), approves the code it prints, returns its output.
+fn get_with_approval(acct: &Account, idp: &Idp, extra: &[&str]) -> Output {
+    let mut child = acct.spawn_get(&[&["--interactive"], extra].concat());
+    let code = read_code(&mut child);
+    idp.approve(&code);
+    finish(child)
 }
 
 /// Reads the user code from a child's stderr (which keeps being drained).
@@ -138,8 +85,8 @@ fn provider_requests(idp: &Idp) -> u64 {
 #[test]
 fn cold_get_runs_device_flow_then_warm_get_makes_no_request() {
     let idp = Idp::start();
-    let acct = Account::new(&idp, PUBLIC_CLIENT);
-    let out = acct.get_with_approval(&idp, &[]);
+    let acct = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
+    let out = get_with_approval(&acct, &idp, &[]);
     let token = value(&out, "password");
     assert_eq!(value(&out, "username"), "oauth2");
     assert!(
@@ -161,7 +108,7 @@ fn cold_get_runs_device_flow_then_warm_get_makes_no_request() {
     );
 
     // The cache: private, holds a refresh token.
-    let file = acct.cache_file().unwrap();
+    let file = acct.cache_file();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -192,8 +139,8 @@ fn cold_get_runs_device_flow_then_warm_get_makes_no_request() {
 #[test]
 fn expired_token_refreshes_once_and_persists_the_rotated_refresh_token() {
     let idp = Idp::start();
-    let acct = Account::new(&idp, PUBLIC_CLIENT);
-    let first = value(&acct.get_with_approval(&idp, &[]), "password");
+    let acct = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
+    let first = value(&get_with_approval(&acct, &idp, &[]), "password");
     let old_rt = acct.cache()["refresh_token"].as_str().unwrap().to_string();
     acct.set_cache(|v| v["expires_at"] = 1000.into());
     idp.reset_counters();
@@ -219,8 +166,8 @@ fn expired_token_refreshes_once_and_persists_the_rotated_refresh_token() {
 #[test]
 fn min_lifetime_forces_refresh() {
     let idp = Idp::start();
-    let acct = Account::new(&idp, PUBLIC_CLIENT);
-    acct.get_with_approval(&idp, &[]);
+    let acct = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
+    get_with_approval(&acct, &idp, &[]);
     idp.reset_counters();
     let out = acct.run(
         &["--non-interactive", "--min-lifetime", "999999"],
@@ -235,8 +182,8 @@ fn min_lifetime_forces_refresh() {
 #[test]
 fn sixteen_concurrent_gets_make_one_refresh() {
     let idp = Idp::start();
-    let acct = Account::new(&idp, PUBLIC_CLIENT);
-    acct.get_with_approval(&idp, &[]);
+    let acct = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
+    get_with_approval(&acct, &idp, &[]);
     acct.set_cache(|v| v["expires_at"] = 1000.into());
     idp.reset_counters();
     let children: Vec<Child> = (0..16)
@@ -268,7 +215,7 @@ fn sixteen_concurrent_gets_make_one_refresh() {
 #[test]
 fn concurrent_gets_on_empty_cache_share_one_device_flow() {
     let idp = Idp::start();
-    let acct = Account::new(&idp, PUBLIC_CLIENT);
+    let acct = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
     let mut children: Vec<Child> = (0..6).map(|_| acct.spawn_get(&["--interactive"])).collect();
     // Whoever holds the lock prints the code; the others say they wait.
     let mut readers: Vec<Lines> = children
@@ -320,8 +267,8 @@ fn concurrent_gets_on_empty_cache_share_one_device_flow() {
 #[test]
 fn erase_drops_only_the_rejected_token_and_keeps_the_refresh_token() {
     let idp = Idp::start();
-    let acct = Account::new(&idp, PUBLIC_CLIENT);
-    let token = value(&acct.get_with_approval(&idp, &[]), "password");
+    let acct = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
+    let token = value(&get_with_approval(&acct, &idp, &[]), "password");
     let rt = acct.cache()["refresh_token"].clone();
 
     // A different (older) token rejected: the cached one survives.
@@ -370,7 +317,7 @@ fn denied_and_expired_device_codes_leave_the_cache_untouched() {
         device_ttl: Some(3),
         ..Default::default()
     });
-    let acct = Account::new(&idp, PUBLIC_CLIENT);
+    let acct = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
 
     let mut child = acct.spawn_get(&["--interactive"]);
     let code = read_code(&mut child);
@@ -378,20 +325,20 @@ fn denied_and_expired_device_codes_leave_the_cache_untouched() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{out:?}");
     assert!(out.stdout.is_empty());
-    assert!(acct.cache_file().is_none(), "nothing cached");
+    assert!(acct.cached().is_none(), "nothing cached");
 
     let start = Instant::now();
     let out = acct.run(&["--interactive"], "get", REQUEST);
     assert_eq!(out.status.code(), Some(4), "{out:?}");
     assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
     assert!(start.elapsed() < Duration::from_secs(15));
-    assert!(acct.cache_file().is_none(), "nothing cached");
+    assert!(acct.cached().is_none(), "nothing cached");
 }
 
 #[test]
 fn non_interactive_without_login_fails_fast_naming_login() {
     let idp = Idp::start();
-    let acct = Account::new(&idp, PUBLIC_CLIENT);
+    let acct = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
     for (extra, env) in [
         (vec!["--non-interactive"], None),
         (vec![], Some(("GIT_TERMINAL_PROMPT", "0"))),
@@ -420,7 +367,7 @@ fn login_status_logout_revokes() {
         ..Default::default()
     });
     assert!(idp.issuer().ends_with('/'));
-    let acct = Account::new(&idp, PUBLIC_CLIENT);
+    let acct = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
     let mut child = acct
         .cmd(&["--interactive"], "login")
         .stdin(Stdio::null())
@@ -452,7 +399,7 @@ fn login_status_logout_revokes() {
     let out = acct.run(&[], "logout", "");
     assert!(out.status.success(), "{out:?}");
     assert!(stderr(&out).contains("revoked"), "{}", stderr(&out));
-    assert!(acct.cache_file().is_none());
+    assert!(acct.cached().is_none());
     assert!(
         !idp.introspect(&rt),
         "the refresh token is revoked at the provider"
@@ -461,12 +408,12 @@ fn login_status_logout_revokes() {
 
 #[test]
 fn confidential_client_secret_is_form_encoded_in_basic_auth() {
-    let idp = Idp::start();
-    let acct = Account::new(&idp, CONF_CLIENT);
-    let secret_file = acct.home.path().join("secret");
+    let idp = Idp::shared();
+    let acct = Account::new(idp.issuer(), CONF_CLIENT, &[]);
+    let secret_file = acct.home().join("secret");
     fs::write(&secret_file, format!("{CONF_SECRET}\n")).unwrap();
     let sf = secret_file.to_str().unwrap().to_string();
-    let out = acct.get_with_approval(&idp, &["--client-secret-file", &sf]);
+    let out = get_with_approval(&acct, idp, &["--client-secret-file", &sf]);
     assert!(idp.introspect(&value(&out, "password")));
     acct.set_cache(|v| v["expires_at"] = 1000.into());
     let out = acct.run(
@@ -480,24 +427,17 @@ fn confidential_client_secret_is_form_encoded_in_basic_auth() {
 
 #[test]
 fn bad_input_is_one_line_and_keeps_the_cache() {
-    let idp = Idp::start();
-    let acct = Account::new(&idp, PUBLIC_CLIENT);
-    acct.get_with_approval(&idp, &[]);
-    let before = fs::read(acct.cache_file().unwrap()).unwrap();
+    let idp = Idp::shared();
+    let acct = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
+    get_with_approval(&acct, idp, &[]);
+    let before = fs::read(acct.cache_file()).unwrap();
     for bad in ["protocol=https\nhost\n\n", "host=a\0b\n\n", "host=a\rb\n\n"] {
         let out = acct.run(&[], "get", bad);
         assert_eq!(out.status.code(), Some(2), "{out:?}");
         assert!(out.stdout.is_empty());
         assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     }
-    assert_eq!(fs::read(acct.cache_file().unwrap()).unwrap(), before);
-}
-
-/// Runs `shell` in a pseudo-terminal (util-linux `script`) with the test home's clean
-/// environment; returns what the terminal showed.
-fn in_pty(acct: &Account, shell: &str) -> String {
-    let out = support::run_with_input(support::terminal_cmd(acct.home.path(), shell), "", T);
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    assert_eq!(fs::read(acct.cache_file()).unwrap(), before);
 }
 
 /// On a terminal, `get` prompts; git's `credential.interactive=false` forbids that, and the
@@ -505,8 +445,8 @@ fn in_pty(acct: &Account, shell: &str) -> String {
 #[test]
 fn git_credential_interactive_false_forbids_the_prompt_on_a_terminal() {
     let idp = Idp::start();
-    let acct = Account::new(&idp, PUBLIC_CLIENT);
-    let gitconfig = acct.home.path().join(".gitconfig");
+    let acct = Account::new(idp.issuer(), PUBLIC_CLIENT, &[]);
+    let gitconfig = acct.home().join(".gitconfig");
     let get = format!(
         "printf 'protocol=https\\nhost=git.example.org\\n\\n' | {} --issuer {} --client-id {PUBLIC_CLIENT} get; echo rc=$?",
         support::helper_path().display(),
@@ -514,7 +454,7 @@ fn git_credential_interactive_false_forbids_the_prompt_on_a_terminal() {
     );
 
     fs::write(&gitconfig, "[credential]\n\tinteractive = false\n").unwrap();
-    let text = in_pty(&acct, &get);
+    let text = Terminal::run(acct.home(), &get, T);
     assert!(
         text.contains("rc=3") && text.contains("git-credential-iam login"),
         "{text}"
@@ -524,9 +464,10 @@ fn git_credential_interactive_false_forbids_the_prompt_on_a_terminal() {
 
     // Without it, the same terminal gets the prompt (cut short by `timeout`, unanswered).
     fs::write(&gitconfig, "").unwrap();
-    let text = in_pty(
-        &acct,
+    let text = Terminal::run(
+        acct.home(),
         &format!("timeout 3 sh -c \"{}\"", get.replace('"', "\\\"")),
+        T,
     );
     assert!(text.contains("Code:"), "{text}");
 }
