@@ -57,7 +57,7 @@ def die(msg):
 
 
 def fnv1a(data: bytes) -> int:
-    """FNV-1a, 64 bits, exactly as src/store/cache.rs `fnv1a`."""
+    """FNV-1a, 64 bits, exactly as src/store/files.rs `fnv1a`."""
     h = 0xCBF29CE484222325
     for b in data:
         h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
