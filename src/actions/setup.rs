@@ -75,7 +75,7 @@ pub fn run(args: &SetupArgs, options: &Options, config: Option<&Path>, io: &mut 
     };
     let record_path = record_path(&config_path);
     if args.undo {
-        return undo(&url, &config_path, &record_path, io, getenv);
+        return undo(&url, &config_path, &record_path, io);
     }
     let name = match &options.account {
         Some(n) => n.clone(),
@@ -95,7 +95,7 @@ pub fn run(args: &SetupArgs, options: &Options, config: Option<&Path>, io: &mut 
 
     // Each step's record is saved even when the step fails half-way, so --undo can take back
     // what it did.
-    let done = ensure_account(args, options, &url, &name, &config_path, rec, io, getenv);
+    let done = ensure_account(args, options, &url, &name, &config_path, rec, io);
     records.save(&record_path, &before)?;
     done?;
     let helper_line = helper_value(&name, &config_path, getenv)?;
@@ -112,7 +112,7 @@ pub fn run(args: &SetupArgs, options: &Options, config: Option<&Path>, io: &mut 
         return Ok(());
     }
     let rec = records.entry(&entry, &config_path, &name);
-    let done = sign_in(options, &name, &config_path, rec, io, getenv);
+    let done = sign_in(options, &name, &config_path, rec, io);
     records.save(&record_path, &before)?;
     done?;
     check(&place, &url, io)
@@ -285,7 +285,6 @@ impl Records {
 
 /// Makes sure account `name` exists and is tied to `url`: an existing one is checked (never
 /// changed); a missing one is written, for the client given or a newly registered one.
-#[allow(clippy::too_many_arguments)]
 fn ensure_account(
     args: &SetupArgs,
     options: &Options,
@@ -294,8 +293,8 @@ fn ensure_account(
     config_path: &Path,
     rec: &mut Record,
     io: &mut Io,
-    getenv: &dyn Fn(&str) -> Option<String>,
 ) -> Result<()> {
+    let getenv = io.getenv;
     let file = ConfigFile::load(config_path, false)?;
     let entry = url.as_str();
     let shown = config_path.display();
@@ -636,8 +635,8 @@ fn sign_in(
     config_path: &Path,
     rec: &mut Record,
     io: &mut Io,
-    getenv: &dyn Fn(&str) -> Option<String>,
 ) -> Result<()> {
+    let getenv = io.getenv;
     let mut o = options.clone();
     o.account = Some(name.to_string());
     o.urls.clear();
@@ -770,13 +769,7 @@ fn last_line(bytes: &[u8]) -> String {
 
 /// `setup --undo URL`: removes the git config values, the account table, the secret files and
 /// the login that setup recorded for URL, each only if setup added it.
-fn undo(
-    url: &Url,
-    config_path: &Path,
-    record_path: &Path,
-    io: &mut Io,
-    getenv: &dyn Fn(&str) -> Option<String>,
-) -> Result<()> {
+fn undo(url: &Url, config_path: &Path, record_path: &Path, io: &mut Io) -> Result<()> {
     let entry = url.as_str();
     let mut records = Records::load(record_path)?;
     let before = records.clone();
@@ -796,7 +789,7 @@ fn undo(
     }
     if let Some(a) = &rec.account_added {
         if rec.login_added {
-            forget_login(&rec, config_path, io, getenv);
+            forget_login(&rec, config_path, io);
         }
         match register::remove_account(config_path, &rec.account, &a.appended, &a.client_id)? {
             Removed::TakenOut => io.say(&format!(
@@ -836,12 +829,8 @@ fn exists(path: &Path) -> bool {
 }
 
 /// Forgets (and revokes, where the provider can) the login setup made for an account it added.
-fn forget_login(
-    rec: &Record,
-    config_path: &Path,
-    io: &mut Io,
-    getenv: &dyn Fn(&str) -> Option<String>,
-) {
+fn forget_login(rec: &Record, config_path: &Path, io: &mut Io) {
+    let getenv = io.getenv;
     let o = Options {
         account: Some(rec.account.clone()),
         ..Options::default()
