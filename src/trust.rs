@@ -15,10 +15,10 @@ use crate::error::{Error, Result};
 /// Longest URL text accepted from anywhere.
 const MAX_URL: usize = 8192;
 
-/// Parses `text` as an absolute http(s) URL. `what` names it in the error, which quotes the
-/// text only when it is short and printable (a misplaced secret is never echoed in full).
+/// Parses `text` as an absolute http(s) URL. `what` names it in the error, which shows the
+/// text only as [`shown`] does (never a user name, password, query or fragment).
 pub fn parse(text: &str, what: &str) -> Result<Url> {
-    let bad = |why: &str| Error::Usage(format!("the {what} {} {why}", quote(text)));
+    let bad = |why: &str| Error::Usage(format!("the {what} {} {why}", shown(text)));
     if text.len() > MAX_URL {
         return Err(bad("is too long"));
     }
@@ -137,13 +137,13 @@ impl Pattern {
         if url.query().is_some() || url.fragment().is_some() {
             return Err(Error::Usage(format!(
                 "the urls entry {} has a query or fragment; give a URL prefix",
-                quote(entry)
+                shown(entry)
             )));
         }
         if bare && url.path() != "/" {
             return Err(Error::Usage(format!(
                 "the urls entry {} is neither a host nor a URL: write https://HOST/PATH",
-                quote(entry)
+                shown(entry)
             )));
         }
         Ok(Pattern {
@@ -207,6 +207,32 @@ fn host_key(url: &Url) -> Result<String> {
         .host_str()
         .ok_or_else(|| Error::Usage("a URL has no host".into()))?;
     Ok(h.strip_suffix('.').unwrap_or(h).to_ascii_lowercase())
+}
+
+/// URL text for a message: where it carries user info, a query or a fragment (a password, a
+/// `?private_token=`), only its scheme, host, port and path, and a note of what was left out;
+/// text that does not parse is quoted only without `@`, `?` or `#`. Otherwise as [`quote`].
+pub fn shown(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(u)
+            if !u.username().is_empty()
+                || u.password().is_some()
+                || u.query().is_some()
+                || u.fragment().is_some() =>
+        {
+            let mut bare = u.clone();
+            bare.set_query(None);
+            bare.set_fragment(None);
+            let _ = bare.set_username("");
+            let _ = bare.set_password(None);
+            format!(
+                "{} (its user info, query or fragment not shown)",
+                quote(bare.as_str())
+            )
+        }
+        Err(_) if text.contains(['@', '?', '#']) => "(not shown)".into(),
+        _ => quote(text),
+    }
 }
 
 /// Text from outside, quoted for a message only when it is short and printable.
@@ -330,6 +356,37 @@ mod tests {
         for bad in ["https://x/?q", "x/y", "https://u:p@x/", "smtp://x/", ""] {
             assert!(Pattern::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn messages_never_echo_a_password_or_query_in_a_url() {
+        for (text, what) in [
+            ("https://oauth2:glpat-SECRET@git.example.org/", "urls entry"),
+            ("https://SECRET@git.example.org/", "issuer"),
+            ("ftp://u:SECRET@x/", "issuer"),
+            (
+                "https://git.example.org/?private_token=SECRET",
+                "urls entry",
+            ),
+            ("https://git.example.org/#SECRET", "urls entry"),
+            ("https://u:SECRET@/", "issuer"),
+        ] {
+            let e = if what == "urls entry" {
+                Pattern::parse(text).unwrap_err()
+            } else {
+                parse(text, what).unwrap_err()
+            };
+            let e = e.to_string();
+            assert!(!e.contains("SECRET"), "{text}: {e}");
+        }
+        let e = Pattern::parse("git.example.org/SECRET?private_token=SECRET")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("SECRET"), "{e}");
+        let e = parse("https://u:p@git.example.org/x", "issuer")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"https://git.example.org/x\""), "{e}");
     }
 
     #[test]

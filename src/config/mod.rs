@@ -485,7 +485,8 @@ fn checked_cache_dir(dir: PathBuf, getenv: &dyn Fn(&str) -> Option<String>) -> R
     let dir = expand_home(&dir, getenv);
     if dir.is_relative() {
         return Err(Error::Usage(
-            "the cache directory must be an absolute path (or start with ~/): a relative one              would be inside the repository git runs in"
+            "the cache directory must be an absolute path (or start with ~/): a relative one \
+             would be inside the repository git runs in"
                 .into(),
         ));
     }
@@ -643,6 +644,10 @@ urls = ["https://gitlab.example.org/special"]
         };
         let e = Settings::resolve(&cli, Some(&p), &no_env).unwrap_err();
         assert!(e.to_string().contains("absolute"), "{e}");
+        assert!(
+            !e.to_string().contains("   "),
+            "one line, no run of spaces: {e}"
+        );
     }
 
     #[test]
