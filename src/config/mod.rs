@@ -322,7 +322,9 @@ impl Settings {
         for entry in src.given_urls().iter().chain(account_urls) {
             trust::Pattern::parse(entry)?;
         }
-        let ties: &[String] = if matched.is_some() || src.given_urls().is_empty() {
+        // `--url`/`GIT_CREDENTIAL_IAM_URL` scope the helper line: when given, they are the ties,
+        // whichever account the request matched (its settings may come from the same line).
+        let ties: &[String] = if src.given_urls().is_empty() {
             account_urls
         } else {
             src.given_urls()
@@ -580,6 +582,34 @@ urls = ["https://gitlab.example.org/special"]
             "serve cern"
         );
         let r = served(&cli, &p, "https://gitlab.example.org/x", &no_env);
+        assert!(r.starts_with("refuse"), "{r}");
+    }
+
+    /// A helper line's own account (`--issuer … --url X`) is tied to X only: a request for
+    /// another account's URL never gets that issuer's token, nor does the account's own
+    /// token go beyond what the helper line was scoped to.
+    #[test]
+    fn a_helper_line_url_scopes_every_account() {
+        let (_d, p) = write_config(CONFIG);
+        let line = Options {
+            issuer: Some("https://line-issuer.example/".into()),
+            client_id: Some("line".into()),
+            urls: vec!["https://mine.example/".into()],
+            ..Default::default()
+        };
+        let r = served(&line, &p, "https://gitlab.example.org/a.git", &no_env);
+        assert!(r.starts_with("refuse") && r.contains("--url"), "{r}");
+        assert_eq!(
+            served(&line, &p, "https://mine.example/r.git", &no_env),
+            "serve "
+        );
+        let env = |k: &str| match k {
+            "GIT_CREDENTIAL_IAM_ISSUER" => Some("https://env-issuer.example/".into()),
+            "GIT_CREDENTIAL_IAM_CLIENT_ID" => Some("env".into()),
+            "GIT_CREDENTIAL_IAM_URL" => Some("https://mine.example/".into()),
+            _ => no_env(k),
+        };
+        let r = served(&Options::default(), &p, "https://git.example.net/", &env);
         assert!(r.starts_with("refuse"), "{r}");
     }
 
