@@ -6,8 +6,9 @@
 //! 1. **Hot path** ([`Purpose::Serve`] only): a lock-free [`cache::peek`] of the wanted token's
 //!    file. A token that stays valid for the minimum lifetime ([`Entry::valid_access_token`])
 //!    is served with no lock and no network; nothing runs before this read.
-//! 2. **Lock** the account (its lock guards the refresh token), then, for a narrower token, that
-//!    token's own file: always in this order.
+//! 2. **Lock** the account (its lock guards the refresh token) and, for a narrower token, that
+//!    token's own file: always in the order of their file names (a narrower token's file may be
+//!    another account's own, narrowed the other way by another process).
 //! 3. **Re-read** under the lock: another process may have refreshed or signed in meanwhile.
 //! 4. **Refresh** the account's login — its cached refresh token, or for `import` the one read
 //!    on stdin — asking for the wanted scope and audience. Termination signals are deferred
@@ -253,10 +254,17 @@ impl<'a> SignIn<'a> {
         let account_files = AccountFiles::for_settings(self.account);
         let wanted_files = self.narrower.map(AccountFiles::for_settings);
         cache::prepare_dir(&account_files.dir, &mut warner(io.stderr))?;
-        // Step 2: the account's lock, then the narrower token's.
-        let _locks = [Some(&account_files), wanted_files.as_ref()]
+        // Step 2: the account's lock and the narrower token's, in the order of their file names:
+        // a narrower token's entry may be another account's own (same issuer and client, that
+        // scope), and two runs narrowing each way, each holding its account's lock first, would
+        // each wait for the other's until --lock-timeout.
+        let mut order: Vec<&AccountFiles> = [Some(&account_files), wanted_files.as_ref()]
             .into_iter()
             .flatten()
+            .collect();
+        order.sort_by(|a, b| a.data.cmp(&b.data));
+        let _locks = order
+            .into_iter()
             .map(|f| {
                 let stderr = &mut *io.stderr;
                 LockGuard::acquire(&f.lock, self.account.lock_timeout, |holder| {

@@ -607,3 +607,73 @@ fn an_entry_without_obtained_at_keeps_the_uncapped_minimum() {
     assert_eq!(handed_out(Ask::Get, &r), "AT-NEW", "{}", r.stderr);
     assert_eq!(fake.refreshes().len(), 1);
 }
+
+/// Two locks are taken in one order whichever entry is the account's: a narrower token's entry
+/// may be another account's own (same issuer and client, that scope), and that account's run,
+/// narrowing the other way, takes the same two locks. Here the "other run" holds the entry that
+/// sorts first and then wants the other one; the narrowing run must not be holding it meanwhile.
+#[test]
+fn two_locks_are_taken_in_one_order() {
+    use crate::config::LockMode;
+    use crate::store::lock::{LockFile, LockGuard};
+    use std::time::Duration;
+    let fake = Fake::start(|req| match req.is_refresh() {
+        true => (200, token_json("AT-NARROW", 3600, None)),
+        false => (404, String::new()),
+    });
+    let home = Home::new();
+    home.seed_login(&fake.issuer, "AT-GOOD", 3000);
+    let lock = |scope: &str| home.file(&fake.issuer, scope).with_extension("lock");
+    // A narrower scope whose file sorts before the account's.
+    let scope = [
+        "openid",
+        "openid profile",
+        "openid email",
+        "profile",
+        "email",
+        "a",
+        "b",
+    ]
+    .into_iter()
+    .find(|s| lock(s) < lock(SCOPE))
+    .expect("a scope whose key sorts first");
+    let other = LockGuard::acquire(
+        &LockFile::new(lock(scope), LockMode::Flock),
+        Duration::ZERO,
+        |_| {},
+    )
+    .unwrap();
+    std::thread::scope(|t| {
+        let run = t.spawn(|| {
+            home.run(
+                &fake,
+                "token",
+                &[
+                    "--scope",
+                    scope,
+                    "--lock-timeout",
+                    "5",
+                    "--lock-mode",
+                    "flock",
+                ],
+                "",
+                0,
+            )
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let account = LockGuard::acquire(
+            &LockFile::new(lock(SCOPE), LockMode::Flock),
+            Duration::ZERO,
+            |_| {},
+        );
+        assert!(
+            account.is_ok(),
+            "the narrowing run holds the account's lock while it waits for the other: {:?}",
+            account.err().map(|e| e.to_string())
+        );
+        drop(account);
+        drop(other);
+        let r = run.join().unwrap();
+        assert_eq!((r.code, r.stdout.trim()), (0, "AT-NARROW"), "{}", r.stderr);
+    });
+}
