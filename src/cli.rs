@@ -308,6 +308,17 @@ mod tests {
                 .contains("ps")
         );
         assert!(parse(&["--bogus"]).is_err());
+        // A token given as an option's value by mistake is not echoed either.
+        for args in [
+            ["token", "--format", "eyJhbGciOiJSUzI1NiJ9.SECRET"],
+            ["import", "--expires-at", "eyJhbGciOiJSUzI1NiJ9.SECRET"],
+            ["get", "--auth", "eyJhbGciOiJSUzI1NiJ9.SECRET"],
+            ["get", "--timeout", "eyJhbGciOiJSUzI1NiJ9.SECRET"],
+            ["get", "--resource", "eyJhbGciOiJSUzI1NiJ9.SECRET"],
+        ] {
+            let e = parse(&args).unwrap_err().to_string();
+            assert!(!e.contains("SECRET") && e.contains(args[1]), "{e}");
+        }
         for secret in [
             "eyJhbGciOiJSUzI1NiJ9.SECRET",
             "--eyJSECRETTOKENVALUE0123456789ABCDEF",

@@ -30,10 +30,11 @@ impl Format {
             "json" => Format::Json,
             "exec-credential" => Format::ExecCredential,
             "wlcg" => Format::Wlcg,
-            other => {
-                return Err(Error::Usage(format!(
-                    "--format takes raw, header, json, exec-credential or wlcg, not {other:?}"
-                )));
+            // Never quotes the value: it could be a token given in the wrong place.
+            _ => {
+                return Err(Error::Usage(
+                    "--format takes raw, header, json, exec-credential or wlcg".into(),
+                ));
             }
         })
     }

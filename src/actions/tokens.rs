@@ -114,9 +114,10 @@ pub fn parse_expires_at(s: &str) -> Result<i64> {
     }
     time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp())
+        // Never quotes the value: it could be the token, given in the wrong place.
         .map_err(|_| {
-            Error::Usage(format!(
-                "--expires-at takes Unix seconds or RFC 3339, not {s:?}"
-            ))
+            Error::Usage(
+                "--expires-at takes Unix seconds or RFC 3339 (2026-01-01T00:00:00Z)".into(),
+            )
         })
 }
