@@ -59,6 +59,8 @@ pub enum Command {
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
     let mut o = Options::default();
     let mut words: Vec<String> = Vec::new();
+    // The action options given, to check they belong to the action.
+    let mut own: Vec<&'static Opt> = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let arg = arg
@@ -89,6 +91,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
             words.push(arg);
             continue;
         };
+        if !opt.actions.is_empty() {
+            own.push(opt);
+        }
         if opt.takes_value() {
             let value = match inline {
                 Some(v) => v,
@@ -121,6 +126,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
         ));
     }
     let config = o.config.take();
+    if let Some(a) = action.as_deref()
+        && KNOWN.contains(&a)
+        && let Some(opt) = own.iter().find(|o| !o.actions.contains(&a))
+        && o.help != Some(true)
+        && o.version != Some(true)
+    {
+        return Err(Error::Usage(format!(
+            "--{} is for {}, not {a}",
+            opt.name,
+            opt.actions.join(" and ")
+        )));
+    }
     let command = command(action, setup_url, &mut o)?;
     Ok(Invocation {
         command,
@@ -128,6 +145,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation> {
         config,
     })
 }
+
+/// The actions this version knows (any other is ignored, as git's protocol says).
+const KNOWN: &[&str] = &[
+    "get", "erase", "store", "login", "logout", "status", "token", "import", "register", "setup",
+];
 
 /// The command of `action`, with its own options taken out of `o`.
 fn command(action: Option<String>, url: Option<String>, o: &mut Options) -> Result<Command> {
@@ -297,6 +319,30 @@ mod tests {
         ));
         assert_eq!(inv.config.as_deref(), Some(std::path::Path::new("/c.toml")));
         assert!(parse(&["token", "--format", "xml"]).is_err());
+        // An action's own option on another action is a mistake, said so.
+        for (args, want) in [
+            (
+                &["get", "--format", "json"][..],
+                "--format is for token, not get",
+            ),
+            (
+                &["login", "--access-token"],
+                "--access-token is for import, not login",
+            ),
+            (&["--undo", "token"], "--undo is for setup, not token"),
+            (
+                &["--confidential", "login"],
+                "--confidential is for register and setup, not login",
+            ),
+        ] {
+            let e = parse(args).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        assert!(
+            parse(&["frobnicate", "--format", "json"]).is_ok(),
+            "unknown: ignored"
+        );
+        assert!(parse(&["--confidential", "setup", "https://a/"]).is_ok());
     }
 
     #[test]
