@@ -17,10 +17,11 @@
 //!    - Success: a rotated refresh token is saved to the account, the access token to the
 //!      wanted entry, and served.
 //!    - A dead login ([`Error::is_login_gone`]: `invalid_grant`, IAM's 401 `invalid_token`, any
-//!      400/401 naming no set-up mistake such as glewlwyd's empty 400): the refused refresh
-//!      token is forgotten wherever it is stored (the account's login, with its access token),
-//!      and a new sign-in follows (step 5). For `import` the refusal is the answer (exit 3):
-//!      the token on stdin was never saved, and the login cached before stays as it was.
+//!      400/401 naming no set-up mistake such as glewlwyd's empty 400, but not an HTML page,
+//!      a proxy's): the refused refresh token is forgotten wherever it is stored (the
+//!      account's login, with its access token), and a new sign-in follows (step 5). For
+//!      `import` the refusal is the answer (exit 3): the token on stdin was never saved, and
+//!      the login cached before stays as it was.
 //!    - Anything else (the provider down: 5xx, 429, a network failure; or a set-up mistake the
 //!      provider names): the login is kept, and the wanted token is served, with a warning,
 //!      while it is valid at all; otherwise the error (exit 4). For `import` the cached token

@@ -293,8 +293,8 @@ impl<'a> Client<'a> {
     /// Refreshes. Sends `scope` and `audience` again (IAM drops the audience otherwise). A 400
     /// or 401 means the grant is unusable whatever the body says (glewlwyd answers a used or
     /// revoked refresh token with an empty 400): [`Error::RefreshRefused`], a dead login,
-    /// unless the provider names a set-up mistake (the client, the scope, the audience). 5xx, 429
-    /// and network failures stay transient.
+    /// unless the provider names a set-up mistake (the client, the scope, the audience) or the
+    /// body is an HTML page (a proxy's). 5xx, 429 and network failures stay transient.
     pub fn refresh(&self, refresh_token: &Secret<String>) -> Result<TokenResponse> {
         let mut form = vec![
             ("grant_type", "refresh_token"),
@@ -308,8 +308,13 @@ impl<'a> Client<'a> {
         }
         let e = self.provider_error(&url, &reply, &[refresh_token.expose()]);
         let setup = e.is_setup_error();
+        // An HTML page is a proxy's, a gateway's or a firewall's, not the token endpoint's
+        // answer: it says nothing about the grant, so the login is kept.
+        let html = String::from_utf8_lossy(&reply.body)
+            .trim_start()
+            .starts_with('<');
         Err(match e {
-            e if !matches!(reply.status, 400 | 401) || e.is_login_gone() || setup => e,
+            e if !matches!(reply.status, 400 | 401) || e.is_login_gone() || setup || html => e,
             Error::OAuth {
                 host,
                 status,

@@ -677,3 +677,25 @@ fn two_locks_are_taken_in_one_order() {
         assert_eq!((r.code, r.stdout.trim()), (0, "AT-NARROW"), "{}", r.stderr);
     });
 }
+
+/// A 400 or 401 whose body is an HTML page came from a proxy, gateway or firewall in front of
+/// the provider, not from its token endpoint: the login is kept (exit 4, the refresh token still
+/// cached), as for a provider that is down, rather than thrown away on a middlebox's say-so.
+#[test]
+fn an_html_page_refusing_a_refresh_keeps_the_login() {
+    for status in [400, 401] {
+        let fake = on_refresh(
+            status,
+            "<!DOCTYPE html><html><body>Unauthorized</body></html>".into(),
+        );
+        let home = Home::new();
+        home.seed_login(&fake.issuer, "AT-EXPIRED", -10);
+        let r = home.ask(&fake, Ask::Get, &["--non-interactive"], 0);
+        let case = format!("{status}: {}", r.stderr);
+        assert_eq!(r.code, 4, "{case}");
+        assert!(r.stderr.contains("HTML page"), "{case}");
+        assert!(!r.stderr.contains("no longer valid"), "{case}");
+        let account = home.read(&fake.issuer, SCOPE).unwrap();
+        assert_eq!(account["refresh_token"], RT, "{case}: {account}");
+    }
+}
