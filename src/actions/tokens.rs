@@ -62,10 +62,10 @@ pub fn import(
     stdin
         .take(64 * 1024)
         .read_to_string(&mut text)
-        .map_err(|e| Error::Input(format!("cannot read the token from stdin: {e}")))?;
+        .map_err(|e| Error::Usage(format!("cannot read the token from stdin: {e}")))?;
     let token = text.trim().to_string();
     if token.is_empty() || token.contains(char::is_whitespace) {
-        return Err(Error::Input(
+        return Err(Error::Usage(
             "expected exactly one token on stdin (e.g. `printf %s \"$IAM_REFRESH_TOKEN\" | git-credential-iam import`)".into(),
         ));
     }
@@ -77,7 +77,7 @@ pub fn import(
             format!("the token on stdin is not a valid refresh token (printable ASCII; {why})")
         }),
     };
-    checked.map_err(Error::Input)?;
+    checked.map_err(Error::Usage)?;
     let token = Secret::new(token);
     let purpose = match kind {
         ImportKind::RefreshToken => Purpose::ImportRefreshToken(token),
@@ -91,6 +91,13 @@ pub fn import(
                         "cannot tell when this access token expires: pass --expires-at".into(),
                     )
                 })?;
+            if expires_at <= now {
+                // Nothing is cached: an expired token would only be refused by every server.
+                return Err(Error::Usage(format!(
+                    "this access token expired at {}; import a fresh one (or a refresh token)",
+                    rfc3339(expires_at)
+                )));
+            }
             Purpose::ImportAccessToken { token, expires_at }
         }
     };

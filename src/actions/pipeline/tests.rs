@@ -699,3 +699,37 @@ fn an_html_page_refusing_a_refresh_keeps_the_login() {
         assert_eq!(account["refresh_token"], RT, "{case}: {account}");
     }
 }
+
+#[test]
+fn an_expired_access_token_is_not_imported() {
+    let fake = on_refresh(500, String::new());
+    let home = Home::new();
+    home.seed_login(&fake.issuer, "AT-CACHED", 3600);
+    let before = std::fs::read(home.file(&fake.issuer, SCOPE)).unwrap();
+    let past = (home.now - 5).to_string();
+    let r = home.run(
+        &fake,
+        "import",
+        &["--access-token", "--expires-at", &past],
+        "AT-EXPIRED-SECRET\n",
+        0,
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("expired at"), "{}", r.stderr);
+    assert!(!r.stderr.contains("AT-EXPIRED-SECRET"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read(home.file(&fake.issuer, SCOPE)).unwrap(),
+        before,
+        "the cached login stays as it was"
+    );
+    // A minute ahead of the clock is still a token.
+    let soon = (home.now + 60).to_string();
+    let r = home.run(
+        &fake,
+        "import",
+        &["--access-token", "--expires-at", &soon],
+        "AT-FRESH\n",
+        0,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
