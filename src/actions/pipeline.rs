@@ -311,8 +311,19 @@ impl<'a> SignIn<'a> {
         let narrower_client = self.narrower.map(|s| Client::new(s, now)).transpose()?;
         let wanted_client = narrower_client.as_ref().unwrap_or(&account_client);
         if let Some(rt) = self.refresh_token(&held, now)? {
-            match self.refresh(wanted_client, &rt, &files, &mut held, io) {
+            match self.refresh(wanted_client, &rt, Dest::Wanted, &files, &mut held, io) {
                 Ok(t) => return Ok(self.served(t, &held)),
+                Err(e) if e.is_login_gone() && self.narrower.is_some() => {
+                    // The refusal may be of the narrower scope or audience, not of the login:
+                    // one refresh as the account itself tells which, before a login is dropped.
+                    match self.refresh(&account_client, &rt, Dest::Account, &files, &mut held, io) {
+                        Ok(_) => return Err(self.narrower_refused(e)),
+                        Err(again) if again.is_login_gone() => {
+                            self.forget(&rt, again, &files, &mut held, io)?
+                        }
+                        Err(again) => return self.provider_down(again, &held, io),
+                    }
+                }
                 Err(e) if e.is_login_gone() => self.forget(&rt, e, &files, &mut held, io)?,
                 Err(e) => return self.provider_down(e, &held, io),
             }
@@ -325,8 +336,28 @@ impl<'a> SignIn<'a> {
         let rt = self
             .refresh_token(&held, (io.clock)())?
             .ok_or_else(|| self.no_refresh_token())?;
-        let t = self.refresh(wanted_client, &rt, &files, &mut held, io)?;
+        let t = self.refresh(wanted_client, &rt, Dest::Wanted, &files, &mut held, io)?;
         Ok(self.served(t, &held))
+    }
+
+    /// The provider refused the narrower token but still refreshes the account's login: the
+    /// narrower scope or audience is what it refuses, and the login is kept.
+    fn narrower_refused(&self, e: Error) -> Error {
+        let w = self.wanted();
+        let audience = w
+            .audience
+            .as_deref()
+            .map(|a| format!(" and audience {a:?}"))
+            .unwrap_or_default();
+        Error::Provider {
+            host: host_of(&w.issuer),
+            message: format!(
+                "refused a token for scope {:?}{audience} ({e}), though the login itself still \
+                 refreshes; it is kept. Ask for a scope or audience this client may have \
+                 (--scope, --audience)",
+                w.scope
+            ),
+        }
     }
 
     /// The account's entry (or a narrower token's) as on disk, or an empty one.
@@ -368,18 +399,23 @@ impl<'a> SignIn<'a> {
         ))
     }
 
-    /// One refresh of `rt` asking for the wanted scope and audience, saved.
+    /// One refresh of `rt` by `client`, asking for the scope and audience of `into`'s entry
+    /// (the account's, or the wanted token's), saved there.
     fn refresh(
         &self,
         client: &Client,
         rt: &Secret<String>,
+        into: Dest,
         files: &Files,
         held: &mut Held,
         io: &mut Io,
     ) -> Result<Token> {
-        let requested = &self.wanted().scope;
+        let requested = match into {
+            Dest::Account => &self.account.scope,
+            Dest::Wanted => &self.wanted().scope,
+        };
         let clock = io.clock;
-        self.issue_and_save(files, held, Dest::Wanted, io, || {
+        self.issue_and_save(files, held, into, io, || {
             let t = client.refresh(rt)?;
             // The refresh token used becomes the account's (the imported one), unless the
             // provider rotated it.

@@ -35,6 +35,16 @@ impl Seen {
     fn is_refresh(&self) -> bool {
         self.body.contains("grant_type=refresh_token")
     }
+
+    /// The `scope` the request asked for (form-decoded).
+    fn scope(&self) -> String {
+        self.body
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("scope="))
+            .unwrap_or_default()
+            .replace('+', " ")
+            .replace("%20", " ")
+    }
 }
 
 /// The fake provider. Dropping it stops its thread.
@@ -170,6 +180,11 @@ enum Refusal {
 }
 
 impl Refusal {
+    /// Whether the refusal says the login is dead (not the provider down).
+    fn is_dead_login(self) -> bool {
+        !matches!(self, Refusal::Status(_))
+    }
+
     fn reply(self) -> (u16, String) {
         match self {
             Refusal::InvalidGrant => (400, r#"{"error":"invalid_grant"}"#.into()),
@@ -334,8 +349,10 @@ fn refusing(refusal: Refusal) -> Fake {
 }
 
 /// `ask`, non-interactively, with a login whose access token has expired, against a provider
-/// answering `refusal`: checks that it exits with `code` after one refresh, printing nothing on
-/// stdout and making no narrower entry; returns the case with stderr, and the account's entry.
+/// answering `refusal`: checks that it exits with `code` after one refresh (a narrower token's
+/// refused refresh is followed by one as the account, which tells a dead login from a refused
+/// scope), printing nothing on stdout and making no narrower entry; returns the case with
+/// stderr, and the account's entry.
 fn expired_login_fails(refusal: Refusal, ask: Ask, code: u8) -> (String, serde_json::Value) {
     let fake = refusing(refusal);
     let home = Home::new();
@@ -344,7 +361,13 @@ fn expired_login_fails(refusal: Refusal, ask: Ask, code: u8) -> (String, serde_j
     let case = format!("{refusal:?} {ask:?}: {}", r.stderr);
     assert_eq!(r.code, code, "{case}");
     assert!(r.stdout.is_empty(), "{case}");
-    assert_eq!(fake.refreshes().len(), 1, "{case}");
+    let refreshes = fake.refreshes();
+    let confirmed = ask == Ask::Narrowed && refusal.is_dead_login();
+    assert_eq!(refreshes.len(), 1 + usize::from(confirmed), "{case}");
+    if confirmed {
+        assert_eq!(refreshes[0].scope(), "openid", "{case}");
+        assert_eq!(refreshes[1].scope(), SCOPE, "{case}");
+    }
     assert!(home.read(&fake.issuer, "openid").is_none(), "{case}");
     (case, home.read(&fake.issuer, SCOPE).unwrap())
 }
@@ -732,4 +755,37 @@ fn an_expired_access_token_is_not_imported() {
         0,
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// A provider that refuses the narrower scope, but still refreshes the account's own: the
+/// narrower refusal is no dead login. The login is kept (with its rotated refresh token), and
+/// the error names the scope and the options.
+#[test]
+fn a_refused_narrower_scope_keeps_the_login() {
+    for refusal in [Refusal::InvalidGrant, Refusal::Empty400] {
+        let (status, body) = refusal.reply();
+        let fake = Fake::start(move |req| {
+            match (req.is_refresh(), req.scope().as_str()) {
+            (true, "openid") => (status, body.clone()),
+            (true, _) => (
+                200,
+                r#"{"access_token":"AT-ACCOUNT-NEW","token_type":"Bearer","expires_in":3600,"refresh_token":"RT-ROTATED"}"#.into(),
+            ),
+            _ => (404, String::new()),
+        }
+        });
+        let home = Home::new();
+        home.seed_login(&fake.issuer, "AT-EXPIRED", -10);
+        let r = home.ask(&fake, Ask::Narrowed, &["--non-interactive"], 0);
+        let case = format!("{refusal:?}: {}", r.stderr);
+        assert_eq!(r.code, 4, "{case}");
+        assert!(r.stdout.is_empty(), "{case}");
+        assert!(r.stderr.contains("scope \"openid\""), "{case}");
+        assert!(r.stderr.contains("--scope"), "{case}");
+        assert!(!r.stderr.contains("RT-"), "{case}");
+        let account = home.read(&fake.issuer, SCOPE).unwrap();
+        assert_eq!(account["refresh_token"], "RT-ROTATED", "{case}");
+        assert_eq!(account["access_token"], "AT-ACCOUNT-NEW", "{case}");
+        assert!(home.read(&fake.issuer, "openid").is_none(), "{case}");
+    }
 }
