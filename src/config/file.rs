@@ -103,7 +103,7 @@ fn options(
         else {
             return Err(bad(
                 Some(key.span()),
-                format!("unknown key `{}`", crate::trust::quote(k)),
+                format!("unknown key {}", crate::trust::quote(k)),
             ));
         };
         let raw = match value.get_ref() {
