@@ -380,23 +380,14 @@ fn register_then_device_flow_and_refresh_by_account_name() {
 
 #[test]
 fn register_refused_names_the_manual_page() {
-    // A provider without a registration endpoint: the fault server of tests/it/provider/faults.rs is not
-    // shared, so use a plain http server that serves only discovery.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let issuer = url.clone();
-    std::thread::spawn(move || {
-        for s in listener.incoming().flatten() {
-            let mut s = s;
-            let mut buf = [0u8; 4096];
-            let _ = std::io::Read::read(&mut s, &mut buf);
-            let body = format!(r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/token"}}"#);
-            let _ = std::io::Write::write_all(
-                &mut s,
-                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes(),
-            );
-        }
+    // A provider without a registration endpoint: the scripted provider serving discovery only.
+    let fake = support::Scripted::start(|issuer, _| {
+        (
+            200,
+            format!(r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/token"}}"#),
+        )
     });
+    let url = fake.url.clone();
     let home = tempfile::tempdir().unwrap();
     let cfg = home.path().join("c.toml");
     let out = run(

@@ -6,116 +6,45 @@
 
 use crate::support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::support::iam::cache::account_key;
+use crate::support::{Reply, Scripted, Seen};
 
-/// What the fake token endpoint answers, in order (the last one repeats).
-#[derive(Clone)]
-enum Reply {
-    /// Status, extra headers, body.
-    Http(u16, &'static str, String),
-    /// Accept and never answer.
-    Hang,
-}
-
-struct Fake {
-    url: String,
-    log: Arc<Mutex<Vec<(Instant, String, String)>>>,
-}
+/// The fake of most tests here: the scripted provider serving discovery (naming
+/// `issuer_override` or itself), `/device`, and at the token endpoint `token_replies` in order
+/// (the last one repeats).
+struct Fake;
 
 impl Fake {
-    /// Serves discovery (naming `issuer_override` or itself), `/device` and `/token`.
-    fn start(token_replies: Vec<Reply>, issuer_override: Option<&str>) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let issuer = issuer_override
-            .map(str::to_string)
-            .unwrap_or_else(|| url.clone());
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (log2, base) = (log.clone(), url.clone());
-        std::thread::spawn(move || {
-            let mut n = 0usize;
-            for stream in listener.incoming().flatten() {
-                let (path, body) = read_request(&stream);
-                log2.lock()
-                    .unwrap()
-                    .push((Instant::now(), path.clone(), body));
-                let reply = match path.as_str() {
-                    "/.well-known/openid-configuration" => Reply::Http(
-                        200,
-                        "",
-                        format!(
-                            r#"{{"issuer":"{issuer}","token_endpoint":"{base}/token","device_authorization_endpoint":"{base}/device","revocation_endpoint":"{base}/revoke"}}"#
-                        ),
-                    ),
-                    "/device" => Reply::Http(
-                        200,
-                        "",
-                        format!(
-                            r#"{{"device_code":"DEVCODE-SECRET","user_code":"ABCD-EFGH","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
-                        ),
-                    ),
-                    _ => {
-                        let r = token_replies[n.min(token_replies.len() - 1)].clone();
-                        n += 1;
-                        r
-                    }
-                };
-                match reply {
-                    Reply::Http(status, headers, body) => {
-                        let mut s = stream;
-                        let _ = write!(
-                            s,
-                            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                    }
-                    Reply::Hang => {
-                        std::thread::spawn(move || {
-                            std::thread::sleep(Duration::from_secs(30));
-                            drop(stream);
-                        });
-                    }
-                }
+    fn start(token_replies: Vec<Reply>, issuer_override: Option<&str>) -> Scripted {
+        let issuer = issuer_override.map(str::to_string);
+        let next = Mutex::new(0usize);
+        Scripted::start_with(move |base, req| match req.path.as_str() {
+            "/.well-known/openid-configuration" => Reply::Http(
+                200,
+                "",
+                discovery_doc(issuer.as_deref().unwrap_or(base), base),
+            ),
+            "/device" => Reply::Http(
+                200,
+                "",
+                format!(
+                    r#"{{"device_code":"DEVCODE-SECRET","user_code":"ABCD-EFGH","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
+                ),
+            ),
+            _ => {
+                let mut n = next.lock().unwrap();
+                let r = token_replies[(*n).min(token_replies.len() - 1)].clone();
+                *n += 1;
+                r
             }
-        });
-        Fake { url, log }
+        })
     }
-
-    fn paths(&self) -> Vec<String> {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, p, _)| p.clone())
-            .collect()
-    }
-}
-
-fn read_request(stream: &TcpStream) -> (String, String) {
-    let mut r = BufReader::new(stream);
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap_or(0);
-    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let mut len = 0usize;
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; len];
-    let _ = r.read_exact(&mut body);
-    (path, String::from_utf8_lossy(&body).into_owned())
 }
 
 const RT: &str = "REFRESH-TOKEN-SECRET-1234";
@@ -333,11 +262,11 @@ fn device_flow_slow_down_adds_five_seconds_for_good() {
         ],
         "{stderr}"
     );
-    let log = fake.log.lock().unwrap();
-    let polls: Vec<Instant> = log
+    let polls: Vec<Instant> = fake
+        .seen()
         .iter()
-        .filter(|(_, p, _)| p == "/token")
-        .map(|(t, _, _)| *t)
+        .filter(|s| s.path == "/token")
+        .map(|s| s.at)
         .collect();
     assert_eq!(polls.len(), 3);
     // interval 1 s; after slow_down every later poll waits 6 s.
@@ -351,10 +280,11 @@ fn device_flow_slow_down_adds_five_seconds_for_good() {
         "{:?}",
         polls[2] - polls[1]
     );
-    let bodies: Vec<&String> = log
-        .iter()
-        .filter(|(_, p, _)| p == "/token")
-        .map(|(_, _, b)| b)
+    let bodies: Vec<String> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/token")
+        .map(|s| s.body)
         .collect();
     assert!(
         bodies[0].contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"),
@@ -479,52 +409,6 @@ fn token_never_sent_to_a_plain_http_git_server_off_loopback() {
 // ------------------------------------------------------------------------------------------
 // A hostile provider: a scripted fake that answers each request as the test says.
 
-/// One request the scripted fake received.
-#[derive(Clone, Debug)]
-struct Seen {
-    path: String,
-    body: String,
-}
-
-/// A fake provider on loopback whose every answer comes from `route(base_url, request)`.
-struct Scripted {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Scripted {
-    fn start(route: impl Fn(&str, &Seen) -> (u16, String) + Send + 'static) -> Scripted {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (seen2, base) = (seen.clone(), url.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (path, body) = read_request(&stream);
-                let req = Seen { path, body };
-                seen2.lock().unwrap().push(req.clone());
-                let (status, body) = route(&base, &req);
-                let mut s = stream;
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        Scripted { url, seen }
-    }
-
-    fn paths(&self) -> Vec<String> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|s| s.path.clone())
-            .collect()
-    }
-}
-
 /// A discovery document for the fake at `base` naming `issuer` and endpoints under `endpoints`.
 fn discovery_doc(issuer: &str, endpoints: &str) -> String {
     format!(
@@ -613,7 +497,7 @@ fn token_response_with_header_injection_is_refused_and_not_cached() {
         );
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert_eq!(std::fs::read(&file).unwrap(), before, "cache untouched");
-        let seen = fake.seen.lock().unwrap();
+        let seen = fake.seen();
         assert!(
             seen.iter()
                 .any(|s| s.path == "/token" && s.body.contains("grant_type=refresh_token")),
@@ -1361,94 +1245,49 @@ fn password_refused_with_an_empty_403_is_a_wrong_password() {
     );
 }
 
-/// One request with its `Authorization` header.
-#[derive(Clone, Debug)]
-struct Authed {
-    path: String,
-    authorization: String,
-    body: String,
-}
-
 /// A provider that, like glewlwyd, compares the Basic password byte for byte with the secret
 /// (no form-decoding) and answers anything else with an empty 400. `post` adds
 /// `client_secret_post` to its discovery document (and accepts it).
 struct RawBasicProvider {
+    fake: Scripted,
     url: String,
-    seen: Arc<Mutex<Vec<Authed>>>,
 }
 
 impl RawBasicProvider {
     fn start(post: bool) -> RawBasicProvider {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (seen2, base) = (seen.clone(), url.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut r = BufReader::new(&stream);
-                let mut line = String::new();
-                r.read_line(&mut line).unwrap_or(0);
-                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                let (mut len, mut authorization) = (0usize, String::new());
-                loop {
-                    let mut h = String::new();
-                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                        break;
-                    }
-                    let lower = h.to_ascii_lowercase();
-                    if let Some(v) = lower.strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap_or(0);
-                    }
-                    if lower.starts_with("authorization:") {
-                        authorization = h["authorization:".len()..].trim().to_string();
-                    }
-                }
-                let mut body = vec![0; len];
-                let _ = r.read_exact(&mut body);
-                let body = String::from_utf8_lossy(&body).into_owned();
-                seen2.lock().unwrap().push(Authed {
-                    path: path.clone(),
-                    authorization: authorization.clone(),
-                    body: body.clone(),
-                });
-                let raw = format!(
-                    "Basic {}",
-                    support::base64(format!("cli:{CLIENT_SECRET}").as_bytes())
-                );
-                let posted = format!("client_secret={}", support::form_urlencode(CLIENT_SECRET));
-                let (status, reply) = if path == "/.well-known/openid-configuration" {
-                    let methods = if post {
-                        r#""client_secret_basic","client_secret_post""#
-                    } else {
-                        r#""client_secret_basic""#
-                    };
-                    (
-                        200,
-                        format!(
-                            r#"{{"issuer":"{base}","token_endpoint":"{base}/token","token_endpoint_auth_methods_supported":[{methods}]}}"#
-                        ),
-                    )
-                } else if authorization == raw || (post && body.contains(&posted)) {
-                    (200, GOOD_TOKEN.to_string())
+        let raw = format!(
+            "Basic {}",
+            support::base64(format!("cli:{CLIENT_SECRET}").as_bytes())
+        );
+        let posted = format!("client_secret={}", support::form_urlencode(CLIENT_SECRET));
+        let fake = Scripted::start(move |base, req| {
+            if req.path == "/.well-known/openid-configuration" {
+                let methods = if post {
+                    r#""client_secret_basic","client_secret_post""#
                 } else {
-                    (400, String::new())
+                    r#""client_secret_basic""#
                 };
-                let mut s = &stream;
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-                    reply.len()
-                );
+                (
+                    200,
+                    format!(
+                        r#"{{"issuer":"{base}","token_endpoint":"{base}/token","token_endpoint_auth_methods_supported":[{methods}]}}"#
+                    ),
+                )
+            } else if req.authorization == raw || (post && req.body.contains(&posted)) {
+                (200, GOOD_TOKEN.to_string())
+            } else {
+                (400, String::new())
             }
         });
-        RawBasicProvider { url, seen }
+        let url = fake.url.clone();
+        RawBasicProvider { fake, url }
     }
 
-    fn token_requests(&self) -> Vec<Authed> {
-        let seen = self.seen.lock().unwrap();
-        seen.iter()
+    fn token_requests(&self) -> Vec<Seen> {
+        self.fake
+            .seen()
+            .into_iter()
             .filter(|a| a.path == "/token")
-            .cloned()
             .collect()
     }
 }
