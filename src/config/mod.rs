@@ -196,6 +196,31 @@ impl Sources {
         }
     }
 
+    /// A request matched account `matched` by its `urls` (no `--account`, no `--url`), but the
+    /// command line or the environment names another issuer: the token of that other provider
+    /// would go to this account's URLs, which were tied to the account's own issuer. Why not,
+    /// naming the fix; `None` when nothing conflicts.
+    fn foreign_issuer(&self, matched: Option<&str>, origin: &str) -> Option<String> {
+        let n = matched.filter(|_| self.given_urls().is_empty())?;
+        let own = self.file.accounts.get(n)?.issuer.as_ref();
+        let own = own.or(self.file.defaults.issuer.as_ref())?;
+        let (given, by) = match (&self.cli.issuer, &self.env.issuer) {
+            (Some(i), _) => (i, "--issuer"),
+            (None, Some(i)) => (i, "GIT_CREDENTIAL_IAM_ISSUER"),
+            (None, None) => return None,
+        };
+        if given.trim_end_matches('/') == own.trim_end_matches('/') {
+            return None;
+        }
+        Some(format!(
+            "no token for {origin}: it is tied to account {n:?} (issuer {}), but {by} names \
+             another issuer ({}); unset {by} for git, or add --url {origin}/ to tie that \
+             issuer's token to this URL",
+            trust::host_of(own),
+            trust::host_of(given)
+        ))
+    }
+
     /// The settings of `account` (or of no account: the command line, the environment and the
     /// file's defaults). `None` when no source gives an issuer.
     fn settings(
@@ -340,6 +365,9 @@ impl Settings {
             )));
         };
         let origin = trust::origin(url);
+        if let Some(why) = src.foreign_issuer(matched.as_deref(), &origin) {
+            return Ok(ForRequest::Refuse(why));
+        }
         if trust::best_match(ties, url).is_none() {
             let fix = match &account {
                 Some(n) => format!(
@@ -611,6 +639,47 @@ urls = ["https://gitlab.example.org/special"]
         };
         let r = served(&Options::default(), &p, "https://git.example.net/", &env);
         assert!(r.starts_with("refuse"), "{r}");
+    }
+
+    #[test]
+    fn an_ambient_issuer_never_borrows_an_accounts_urls() {
+        let (_d, p) = write_config(CONFIG);
+        let other = "https://elsewhere.example/";
+        let env = |k: &str| match k {
+            "GIT_CREDENTIAL_IAM_ISSUER" => Some(other.to_string()),
+            _ => no_env(k),
+        };
+        let u = "https://gitlab.example.org/a.git";
+        let r = served(&Options::default(), &p, u, &env);
+        assert!(r.starts_with("refuse"), "{r}");
+        assert!(r.contains("GIT_CREDENTIAL_IAM_ISSUER"), "{r}");
+        assert!(
+            r.contains("cms-auth.example") && r.contains("elsewhere.example"),
+            "{r}"
+        );
+        let cli = Options {
+            issuer: Some(other.into()),
+            ..Default::default()
+        };
+        let r = served(&cli, &p, u, &no_env);
+        assert!(r.starts_with("refuse") && r.contains("--issuer"), "{r}");
+        // The account's own issuer (a trailing slash aside) is no conflict.
+        let same = Options {
+            issuer: Some("https://cms-auth.example".into()),
+            ..Default::default()
+        };
+        assert_eq!(served(&same, &p, u, &no_env), "serve cern");
+        // Named, or tied with --url, the choice is explicit.
+        let named = Options {
+            account: Some("cern".into()),
+            ..cli.clone()
+        };
+        assert_eq!(served(&named, &p, u, &no_env), "serve cern");
+        let tied = Options {
+            urls: vec!["https://gitlab.example.org/".into()],
+            ..cli
+        };
+        assert_eq!(served(&tied, &p, u, &no_env), "serve cern");
     }
 
     #[test]
