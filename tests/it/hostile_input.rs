@@ -662,6 +662,30 @@ impl Drop for Reaped {
 /// exec, so an inherited 0 proves nothing), and `/proc/PID/status` belongs to root:root, which is
 /// how Linux shows a non-dumpable process (`PR_SET_DUMPABLE` 0). Run as root, the helper gets
 /// group 65534, so that while dumpable its files belong to root:65534.
+/// git (or any reader) that closes its end of the pipe before the answer is written: the helper
+/// gets an error it reports in one line with exit 1, never a silent death by SIGPIPE, in the
+/// binary's own start-up as in std's.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_is_reported_not_a_silent_death() {
+    use std::os::unix::process::ExitStatusExt;
+    let home = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = support::clean_cmd(support::helper_path(), home.path())
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), None, "killed by a signal: {stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("stdout"), "{stderr}");
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn binary_disables_core_dumps() {
