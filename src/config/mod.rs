@@ -124,6 +124,9 @@ impl Local {
 
 /// Default scopes: without `offline_access` there is no refresh token.
 pub const DEFAULT_SCOPE: &str = "openid offline_access";
+/// The default `--min-lifetime` (seconds): also the largest one the cache treats as a soft
+/// margin, capped by the token's own lifetime (see `store::cache`).
+pub const DEFAULT_MIN_LIFETIME: u64 = 60;
 
 /// What `get` and `erase` may do for the URL git asks about.
 pub enum ForRequest {
@@ -256,9 +259,7 @@ impl Sources {
             audience: merged.audience.filter(|a| !a.is_empty()),
             cache_dir,
             // Numbers were range-checked when they were set.
-            min_lifetime: merged
-                .min_lifetime
-                .unwrap_or(crate::store::cache::SOFT_MIN_LIFETIME),
+            min_lifetime: merged.min_lifetime.unwrap_or(DEFAULT_MIN_LIFETIME),
             username: merged.username,
             auth: merged.auth.unwrap_or(AuthMode::Auto),
             interactive,

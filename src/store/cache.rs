@@ -146,7 +146,7 @@ pub const LIFETIME_DIVISOR: i64 = 2;
 /// how long the provider's tokens live, and is capped ([`LIFETIME_DIVISOR`]). A longer one is a
 /// requirement (a job that needs its token for an hour; `--min-lifetime 999999` to force a
 /// refresh) and is honoured as asked, however often that refreshes.
-pub const SOFT_MIN_LIFETIME: u64 = 60;
+const SOFT_MIN_LIFETIME: u64 = crate::config::DEFAULT_MIN_LIFETIME;
 
 /// The minimum remaining lifetime (seconds) a cached token must have to be served: `asked`
 /// (`--min-lifetime`), and when it is soft ([`SOFT_MIN_LIFETIME`]) and the token's `issued`
