@@ -2,7 +2,7 @@
 //! that what `register` writes into the config file and the secret files, and prints, is
 //! sane: a printable `client_id`, a printable `client_secret` (it goes into HTTP Basic and a
 //! one-line file), a `registration_access_token` that is a valid bearer token. The request
-//! itself is sent by `register` (src/register.rs), which parses the answer with
+//! itself is sent by `register` (src/actions/register.rs), which parses the answer with
 //! [`parse_registration_response`].
 
 use serde::Deserialize;

@@ -195,7 +195,7 @@ mod tests {
         }
         assert!(
             found.is_empty(),
-            "hand-coded platform numbers (use libc through src/hardening.rs):\n{}",
+            "hand-coded platform numbers (use libc through src/sys/hardening.rs):\n{}",
             found.join("\n")
         );
         // The detector itself, on what was here before.

@@ -4,7 +4,7 @@
 //! a wrong password an empty 403, Basic client credentials are not form-decoded (a secret with
 //! `+ / =` only works raw or posted), `audience` is ignored (the access token's `aud` is the
 //! scope list), and the ID token has no `preferred_username`. Without glewlwyd installed, each
-//! test says "skipped: needs glewlwyd" on stderr and passes.
+//! test prints `SKIPPED: TEST: needs glewlwyd (…)` on stderr (listed again after the summary).
 
 use crate::support;
 
