@@ -181,8 +181,16 @@ impl Sources {
             return Ok(None);
         };
         if !self.file.accounts.contains_key(&n) {
+            let table = if n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                format!("an [account.{n}] table")
+            } else {
+                "the account's table".into()
+            };
             return Err(Error::Usage(format!(
-                "no account {:?} in the config file {}: add an [account.{n}] table",
+                "no account {} in the config file {}: add {table}",
                 trust::quote(&n),
                 self.file_name()
             )));
@@ -854,6 +862,18 @@ urls = ["https://gitlab.example.org/special"]
         .unwrap()
         .unwrap();
         assert_eq!((s.qr, s.browser), (None, None), "unset: decided at sign-in");
+        // A negative switch set to false only says "not that": the file's choice stands, and
+        // `GIT_CREDENTIAL_IAM_NON_INTERACTIVE=0` never forces a prompt in CI.
+        let not_no = |k: &str| match k {
+            "GIT_CREDENTIAL_IAM_NO_QR" | "GIT_CREDENTIAL_IAM_NON_INTERACTIVE" => Some("0".into()),
+            "CI" => Some("true".into()),
+            _ => no_env(k),
+        };
+        let s = Settings::resolve(&Options::default(), Some(&p), &not_no)
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.qr, Some(false), "the file's qr = false stands");
+        assert_eq!(s.interactive, Interactive::Never, "CI=true still decides");
         let bad = |k: &str| {
             (k == "GIT_CREDENTIAL_IAM_BROWSER")
                 .then(|| "firefox".to_string())
@@ -954,6 +974,12 @@ urls = ["https://gitlab.example.org/special"]
         let mut cli = named.clone();
         cli.set("resource", "https://cli.example/".into()).unwrap();
         assert_eq!(resources(&cli, &env), ["https://cli.example/"]);
+        let e = cli
+            .clone()
+            .set("resource", "https://u:SECRET@cli.example/".into())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("user info") && !e.contains("SECRET"), "{e}");
         let (_e, bad) = write_config("resource = [\"not a uri\"]\n");
         let e = Settings::resolve(&Options::default(), Some(&bad), &no_env).unwrap_err();
         assert!(

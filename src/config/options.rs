@@ -250,11 +250,16 @@ impl Slot for Option<bool> {
             Raw::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => true,
                 "0" | "false" | "no" | "off" | "" => false,
-                _ => return Err(Error::Usage(format!("{} takes true or false", opt.name))),
+                _ => return Err(wrong(opt)),
             },
             _ => return Err(wrong(opt)),
         };
-        *self = Some(b == on);
+        // A negative switch set to false (`GIT_CREDENTIAL_IAM_NON_INTERACTIVE=0`) says only "not
+        // that": it leaves the choice to the next source and the default, and never forces the
+        // opposite (a prompt in CI, a browser over SSH).
+        if b || on {
+            *self = Some(b == on);
+        }
         Ok(())
     }
     fn or(self, lower: &Self) -> Self {
@@ -286,16 +291,25 @@ impl Slot for Vec<String> {
     }
 }
 
-/// A resource indicator must be an absolute URI without a fragment (RFC 8707 §2). Errors do
-/// not quote it.
-pub fn check_resource(option: &str, text: &str) -> Result<()> {
+/// A resource indicator must be an absolute URI without a fragment (RFC 8707 §2), and without
+/// user info (no resource needs credentials in its name, and it is shown by `status` and in
+/// errors). Errors do not quote it.
+fn check_resource(option: &str, text: &str) -> Result<()> {
     if text.contains(char::is_whitespace) {
         return Err(Error::Usage(format!(
             "--{option} takes an absolute URI, which has no spaces"
         )));
     }
     match url::Url::parse(text) {
-        Ok(u) if u.fragment().is_none() && !text.contains('#') => Ok(()),
+        Ok(u) if u.fragment().is_none() && !text.contains('#') => {
+            if u.username().is_empty() && u.password().is_none() {
+                Ok(())
+            } else {
+                Err(Error::Usage(format!(
+                    "--{option} takes a URI without user info (user:password@): drop it"
+                )))
+            }
+        }
         Ok(_) => Err(Error::Usage(format!(
             "--{option} takes an absolute URI without a fragment (RFC 8707): drop the #…"
         ))),
