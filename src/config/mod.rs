@@ -207,12 +207,16 @@ impl Sources {
         }
     }
 
-    /// A request matched account `matched` by its `urls` (no `--account`, no `--url`), but the
+    /// A request is served by account `account` through its `urls` (no `--url`), but the
     /// command line or the environment names another issuer: the token of that other provider
-    /// would go to this account's URLs, which were tied to the account's own issuer. Why not,
-    /// naming the fix; `None` when nothing conflicts.
-    fn foreign_issuer(&self, matched: Option<&str>, origin: &str) -> Option<String> {
-        let n = matched.filter(|_| self.given_urls().is_empty())?;
+    /// would go to this account's URLs, which were tied to the account's own issuer. Only one
+    /// helper line that names both the account and the issuer (`--account A --issuer I`) makes
+    /// that choice explicitly. Why not, naming the fix; `None` when nothing conflicts.
+    fn foreign_issuer(&self, account: Option<&str>, origin: &str) -> Option<String> {
+        let n = account.filter(|_| self.given_urls().is_empty())?;
+        if self.cli.account.is_some() && self.cli.issuer.is_some() {
+            return None;
+        }
         let own = self.file.accounts.get(n)?.issuer.as_ref();
         let own = own.or(self.file.defaults.issuer.as_ref())?;
         let (given, by) = match (&self.cli.issuer, &self.env.issuer) {
@@ -374,7 +378,7 @@ impl Settings {
             )));
         };
         let origin = trust::origin(url);
-        if let Some(why) = src.foreign_issuer(matched.as_deref(), &origin) {
+        if let Some(why) = src.foreign_issuer(account.as_deref(), &origin) {
             return Ok(ForRequest::Refuse(why));
         }
         if trust::best_match(ties, url).is_none() {
@@ -678,12 +682,22 @@ urls = ["https://gitlab.example.org/special"]
             ..Default::default()
         };
         assert_eq!(served(&same, &p, u, &no_env), "serve cern");
-        // Named, or tied with --url, the choice is explicit.
+        // Named on the same line, or tied with --url, the choice is explicit.
         let named = Options {
             account: Some("cern".into()),
             ..cli.clone()
         };
         assert_eq!(served(&named, &p, u, &no_env), "serve cern");
+        // A helper line naming the account does not vouch for an issuer from the environment.
+        let account_only = Options {
+            account: Some("cern".into()),
+            ..Default::default()
+        };
+        let r = served(&account_only, &p, u, &env);
+        assert!(
+            r.starts_with("refuse") && r.contains("GIT_CREDENTIAL_IAM_ISSUER"),
+            "{r}"
+        );
         let tied = Options {
             urls: vec!["https://gitlab.example.org/".into()],
             ..cli
