@@ -93,7 +93,14 @@ impl Http {
         } else {
             RootCerts::WebPki
         };
-        let config = ureq::Agent::config_builder()
+        let mut builder = ureq::Agent::config_builder();
+        if !tls {
+            // A loopback http issuer is reached directly: through an environment proxy
+            // (`HTTP_PROXY`, `ALL_PROXY`) its refresh token and client secret would leave the
+            // machine in clear.
+            builder = builder.proxy(None);
+        }
+        let config = builder
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
             .timeout_connect(Some(timeout.min(Duration::from_secs(10))))

@@ -72,21 +72,30 @@ fn seeded(issuer: &str) -> (tempfile::TempDir, PathBuf) {
     (home, file)
 }
 
+/// Bound on one helper run here (its own `--timeout` is 2 s).
+const RUN: Duration = Duration::from_secs(30);
+
 fn helper(home: &Path, issuer: &str, extra: &[&str], action: &str) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-credential-iam"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap())
-        .env("HOME", home)
-        .args(["--issuer", issuer, "--client-id", "cli", "--timeout", "2"])
+    helper_with(home, issuer, extra, action, &[])
+}
+
+/// [`helper`] with `env` added to the harness's clean environment.
+fn helper_with(
+    home: &Path,
+    issuer: &str,
+    extra: &[&str],
+    action: &str,
+    env: &[(&str, &str)],
+) -> Output {
+    let mut cmd = support::helper_cmd(home);
+    cmd.args(["--issuer", issuer, "--client-id", "cli", "--timeout", "2"])
         .args(["--url", "https://git.example/"])
         .arg("--cache-dir")
         .arg(home.join("cache"))
         .args(extra)
-        .arg(action);
-    // The helper may exit before it reads (a usage error): a broken pipe is no failure there.
-    support::spawn_with_input(&mut cmd, "protocol=https\nhost=git.example\n\n")
-        .wait_with_output()
-        .unwrap()
+        .arg(action)
+        .envs(env.iter().copied());
+    support::run_with_input(cmd, "protocol=https\nhost=git.example\n\n", RUN)
 }
 
 /// Runs a refresh against `replies` and checks the common promises; returns stderr.
@@ -436,18 +445,13 @@ fn seed_cache(issuer: &str, fields: &str) -> (tempfile::TempDir, PathBuf) {
 
 /// Runs the helper with `stdin` (none: an empty one), returning the output.
 fn run(home: &Path, issuer: &str, extra: &[&str], action: &str, stdin: &str) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-credential-iam"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap())
-        .env("HOME", home)
-        .args(["--issuer", issuer, "--client-id", "cli", "--timeout", "2"])
+    let mut cmd = support::helper_cmd(home);
+    cmd.args(["--issuer", issuer, "--client-id", "cli", "--timeout", "2"])
         .arg("--cache-dir")
         .arg(home.join("cache"))
         .args(extra)
         .arg(action);
-    support::spawn_with_input(&mut cmd, stdin)
-        .wait_with_output()
-        .unwrap()
+    support::run_with_input(cmd, stdin, RUN)
 }
 
 fn text(b: &[u8]) -> String {
@@ -1497,4 +1501,25 @@ fn the_granted_scope_and_audience_are_recorded_and_reported() {
         "{status}"
     );
     assert!(!status.contains(&jwt), "{status}");
+}
+
+/// A loopback http provider is reached directly, never through a proxy from the environment:
+/// through one, the refresh token would leave the machine in clear.
+#[test]
+fn a_loopback_http_provider_is_never_reached_through_a_proxy() {
+    let fake = Fake::start(vec![Reply::Http(200, "", GOOD_TOKEN.into())], None);
+    let proxy = Scripted::start(|_, _| (502, String::new()));
+    let (home, _file) = seeded(&fake.url);
+    let env = [
+        ("HTTP_PROXY", proxy.url.as_str()),
+        ("http_proxy", proxy.url.as_str()),
+        ("ALL_PROXY", proxy.url.as_str()),
+        ("NO_PROXY", ""),
+    ];
+    let out = helper_with(home.path(), &fake.url, &["--non-interactive"], "get", &env);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(text(&out.stdout).contains("NEW-ACCESS"), "{stderr}");
+    assert!(proxy.seen().is_empty(), "the proxy saw {:?}", proxy.paths());
+    assert!(fake.paths().contains(&"/token".to_string()));
 }
