@@ -113,7 +113,7 @@ impl Local {
     ) -> Result<Local> {
         let src = Sources::load(cli, config_path, getenv)?;
         let named = src.named_account()?;
-        let merged = src.merged(named.as_ref(), getenv);
+        let merged = src.merged(named.as_ref(), getenv)?;
         Ok(Local {
             cache_dir: cache_dir(merged.cache_dir, getenv)?,
             lock_mode: merged.lock_mode.unwrap_or(LockMode::Auto),
@@ -243,7 +243,7 @@ impl Sources {
         account: Option<String>,
         getenv: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Settings>> {
-        let merged = self.merged(account.as_ref(), getenv);
+        let merged = self.merged(account.as_ref(), getenv)?;
         let Some(issuer) = merged.issuer else {
             return Ok(None);
         };
@@ -292,8 +292,13 @@ impl Sources {
     }
 
     /// The options of `account` (or of no account) merged by precedence: the command line, the
-    /// environment, the account's table, the file's defaults; `~` expanded.
-    fn merged(&self, account: Option<&String>, getenv: &dyn Fn(&str) -> Option<String>) -> Options {
+    /// environment, the account's table, the file's defaults; `~` expanded, and every path
+    /// checked to be absolute (see [`home_expanded`]).
+    fn merged(
+        &self,
+        account: Option<&String>,
+        getenv: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Options> {
         let account_opts = account
             .and_then(|n| self.file.accounts.get(n))
             .cloned()
@@ -505,11 +510,23 @@ fn expand_home(p: &Path, getenv: &dyn Fn(&str) -> Option<String>) -> PathBuf {
 }
 
 /// The options with `~` expanded in their paths.
-fn home_expanded(mut o: Options, getenv: &dyn Fn(&str) -> Option<String>) -> Options {
+/// `o` with `~` expanded in every path. A path still relative came from the command line or the
+/// environment (the config file's are relative to the file): it is refused, since it would be
+/// read from whatever repository git runs in, which could then supply a CA (`--ca-file`), a
+/// client secret or a password file.
+fn home_expanded(mut o: Options, getenv: &dyn Fn(&str) -> Option<String>) -> Result<Options> {
     for p in o.paths_mut() {
         *p = expand_home(p, getenv);
+        if p.is_relative() {
+            return Err(Error::Usage(
+                "a file or folder on the command line or in GIT_CREDENTIAL_IAM_* must be an \
+                 absolute path (or start with ~/): a relative one would be read from the \
+                 repository git runs in"
+                    .into(),
+            ));
+        }
     }
-    o
+    Ok(o)
 }
 
 /// The cache directory given, checked, else the default one.

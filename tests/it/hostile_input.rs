@@ -926,7 +926,7 @@ fn arguments_are_never_echoed_and_absurd_numbers_are_usage_errors() {
 
 /// `~` in the config file is the home directory, and a relative path is the file's folder's:
 /// never the working directory git runs in (the repository, where `git add -A` would commit
-/// the refresh token). A relative `--cache-dir` is refused.
+/// the refresh token). A relative `--cache-dir` or `--ca-file` is refused.
 #[test]
 fn config_paths_never_land_in_the_working_directory() {
     let home = tempfile::tempdir().unwrap();
@@ -984,4 +984,16 @@ fn config_paths_never_land_in_the_working_directory() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("absolute"));
     assert_eq!(std::fs::read_dir(&repo).unwrap().count(), 0);
+
+    // Nor is trust material read from the repository: a relative CA file on the command line
+    // (the repository could plant one) is refused before anything is read.
+    std::fs::write(repo.join("ca.pem"), "planted").unwrap();
+    let out = run_in(
+        home.path(),
+        &repo,
+        &["--ca-file", "ca.pem", "--account", "a", "token"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absolute"));
 }
