@@ -74,7 +74,7 @@ impl Opener for System<'_> {
         }
         let mut child = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
         // Reap it whenever it ends; the helper never waits for it.
-        std::thread::spawn(move || {
+        let _ = crate::sys::signals::spawn_quiet("browser-reaper", move || {
             let _ = child.wait();
         });
         Ok(program)

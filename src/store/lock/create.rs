@@ -188,14 +188,10 @@ fn try_create(path: &Path) -> Result<Option<Owned>> {
         return Err(Error::io("cannot write the lock file", path, e));
     }
     let (stop, stopped) = mpsc::channel::<()>();
-    let beat = {
-        // Termination signals stay with the main thread, which defers them around a refresh.
-        let _signals_to_the_main_thread = crate::sys::signals::Deferred::new();
-        std::thread::Builder::new()
-            .name("lock-heartbeat".into())
-            .spawn(move || heartbeat(file, beat_at, stopped))
-            .ok()
-    };
+    let beat = crate::sys::signals::spawn_quiet("lock-heartbeat", move || {
+        heartbeat(file, beat_at, stopped)
+    })
+    .ok();
     Ok(Some(Owned {
         path: path.to_path_buf(),
         nonce,

@@ -73,15 +73,13 @@ fn wait_for_lock(
         .try_clone()
         .map_err(|e| Error::io("cannot lock", path, e))?;
     let (tx, rx) = mpsc::channel();
-    {
-        let _signals_to_the_main_thread = crate::sys::signals::Deferred::new();
-        std::thread::spawn(move || {
-            let got = file.lock().map(|()| file);
-            if let Err(mpsc::SendError(Ok(f))) = tx.send(got) {
-                let _ = f.unlock();
-            }
-        });
-    }
+    crate::sys::signals::spawn_quiet("lock-wait", move || {
+        let got = file.lock().map(|()| file);
+        if let Err(mpsc::SendError(Ok(f))) = tx.send(got) {
+            let _ = f.unlock();
+        }
+    })
+    .map_err(|e| Error::io("cannot wait for the lock", path, e))?;
     let quiet = super::QUIET.min(timeout);
     let got = match rx.recv_timeout(quiet) {
         Err(mpsc::RecvTimeoutError::Timeout) => {
