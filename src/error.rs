@@ -175,7 +175,7 @@ impl fmt::Display for Error {
                 write!(f, "config file {}: {message}", path.display())
             }
             Error::Input(m) => write!(f, "bad input from git: {m}"),
-            Error::Output(e) => write!(f, "cannot write the answer to git on stdout: {e}"),
+            Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Io {
                 context,
                 path,
@@ -353,10 +353,7 @@ mod tests {
         let e = Error::Output(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
         assert_eq!(e.exit_code(), EXIT_LOCAL);
         let m = e.to_string();
-        assert!(
-            m.starts_with("cannot write the answer to git on stdout"),
-            "{m}"
-        );
+        assert!(m.starts_with("cannot write to stdout"), "{m}");
         assert!(!m.contains("bad input"), "{m}");
     }
 

@@ -94,7 +94,11 @@ use error::{EXIT_OK, Result};
 /// Runs the helper and returns the exit code. Errors are printed once, on one line, on stderr.
 /// The environment is read only through `io.getenv`.
 pub fn run(args: Vec<OsString>, stdin: &mut dyn BufRead, io: &mut Io) -> u8 {
-    match cli::parse(args).and_then(|inv| dispatch(inv, stdin, io)) {
+    // stdout is flushed here, inside the one error path: `main` may exit without Rust's flush.
+    let done = cli::parse(args)
+        .and_then(|inv| dispatch(inv, stdin, io))
+        .and_then(|()| io.stdout.flush().map_err(error::Error::Output));
+    match done {
         Ok(()) => EXIT_OK,
         Err(e) => {
             let _ = writeln!(io.stderr, "git-credential-iam: {e}");
@@ -202,7 +206,5 @@ fn need_issuer(action: &str) -> Error {
 }
 
 fn write_out(io: &mut Io, text: &str) -> Result<()> {
-    io.stdout
-        .write_all(text.as_bytes())
-        .map_err(|e| Error::io("cannot write to", "stdout", e))
+    io.print(text)
 }

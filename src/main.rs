@@ -4,17 +4,19 @@
 //! stack-overflow handler, which makes glibc read `/proc/self/maps`, an alternate signal stack,
 //! a poll of the standard descriptors) is about a tenth of a cache-hit `get`, the call git makes
 //! on every fetch (README, "Reliability and performance"). What of it matters is done here:
-//! SIGPIPE is ignored as std would (a closed pipe is an error to report, not a silent death),
-//! and stdout is flushed before the exit. The arguments come from `argv` itself.
+//! descriptors 0–2 that were closed are opened on `/dev/null` (else the first file the helper
+//! opens would become its stderr), and SIGPIPE is ignored (a closed pipe is an error to report,
+//! not a silent death), as std would; `run` flushes stdout. The arguments come from `argv`.
 #![cfg_attr(unix, no_main)]
 
 use std::ffi::OsString;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 #[cfg(unix)]
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     use std::os::unix::ffi::OsStringExt;
+    standard_descriptors_open();
     // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let count = usize::try_from(argc).unwrap_or(0);
@@ -27,6 +29,31 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
         })
         .collect();
     libc::c_int::from(run(args))
+}
+
+/// Opens `/dev/null` on any of descriptors 0–2 that is closed (`git … 2>&-`), as std's start-up
+/// does: one `poll` when all three are open.
+#[cfg(unix)]
+fn standard_descriptors_open() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: `fds` is a valid array of three pollfd for the duration of the call.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } < 0 {
+        return;
+    }
+    for p in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+        let mode = if p.fd == 0 {
+            libc::O_RDONLY
+        } else {
+            libc::O_RDWR
+        };
+        // SAFETY: a NUL-terminated path; open returns the lowest free descriptor, which is this
+        // closed one since the lower ones are open (they were checked in order).
+        unsafe { libc::open(c"/dev/null".as_ptr(), mode) };
+    }
 }
 
 #[cfg(not(unix))]
@@ -64,15 +91,6 @@ fn run(args: Vec<OsString>) -> u8 {
         clock: &clock,
         getenv: &getenv,
     };
-    let code = git_credential_iam::run(args, &mut stdin, &mut io);
-    // Returning from a C `main` does not flush Rust's buffered stdout; a failure here is the
-    // same failure as a failed write of the answer.
-    match stdout.flush() {
-        Err(e) if code == 0 => {
-            let e = git_credential_iam::Error::Output(e);
-            let _ = writeln!(stderr, "git-credential-iam: {e}");
-            e.exit_code()
-        }
-        _ => code,
-    }
+    // `run` flushes stdout itself: returning from a C `main` would not.
+    git_credential_iam::run(args, &mut stdin, &mut io)
 }

@@ -229,7 +229,5 @@ pub fn status(
         "lock: {}\n",
         crate::store::lock::choose(cache_dir, lock_mode)
     ));
-    io.stdout
-        .write_all(out.as_bytes())
-        .map_err(|e| Error::io("cannot write to", "stdout", e))
+    io.print(&out)
 }

@@ -13,6 +13,8 @@ pub mod tokens;
 
 use std::io::Write;
 
+use crate::error::{Error, Result};
+
 /// The process's streams, clock and environment, passed in so tests can drive everything.
 pub struct Io<'a> {
     pub stdout: &'a mut dyn Write,
@@ -24,6 +26,14 @@ pub struct Io<'a> {
 }
 
 impl Io<'_> {
+    /// Writes `text` on stdout (git's answer, or the output asked for); a failure is
+    /// [`Error::Output`].
+    pub fn print(&mut self, text: &str) -> Result<()> {
+        self.stdout
+            .write_all(text.as_bytes())
+            .map_err(Error::Output)
+    }
+
     /// Prints one `git-credential-iam: MSG` line on stderr.
     pub fn say(&mut self, msg: &str) {
         let _ = writeln!(self.stderr, "git-credential-iam: {msg}");

@@ -704,9 +704,7 @@ fn print_response(
             out.push_str(&format!("{k}: {shown}\n"));
         }
     }
-    io.stdout
-        .write_all(out.as_bytes())
-        .map_err(|e| Error::io("cannot write to", "stdout", e))
+    io.print(&out)
 }
 
 #[cfg(test)]

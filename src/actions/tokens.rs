@@ -36,9 +36,7 @@ pub fn token(
         audience: target.audience.as_deref(),
     };
     let text = output::render(format, &t, &d, getenv)?;
-    io.stdout
-        .write_all(text.as_bytes())
-        .map_err(|e| Error::io("cannot write to", "stdout", e))
+    io.print(&text)
 }
 
 /// What `import` reads on stdin.
