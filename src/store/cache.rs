@@ -347,10 +347,34 @@ fn cached_entry(mut e: Entry, path: &Path, warn: &mut dyn FnMut(&str)) -> Entry 
     e
 }
 
+/// Opens an entry's file. Writers replace it by `rename`, and an open racing that can fail for
+/// an instant where the file is on a network or FUSE file system: `ESTALE` on NFS, `ENOENT` on
+/// FUSE file systems that resolve a file by the name it had when the opener looked it up
+/// (bindfs, sshfs): a valid login would then read as none. Such an open is tried once more,
+/// with a fresh lookup, before the file is taken for missing.
+fn open_entry(path: &Path) -> Result<Option<fs::File>> {
+    let stale = |e: &Error| {
+        #[cfg(unix)]
+        {
+            matches!(e, Error::Io { source, .. } if source.raw_os_error() == Some(libc::ESTALE))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = e;
+            false
+        }
+    };
+    match open_read_nofollow(path, "the cache file") {
+        Ok(None) => open_read_nofollow(path, "the cache file"),
+        Err(e) if stale(&e) => open_read_nofollow(path, "the cache file"),
+        first => first,
+    }
+}
+
 /// Reads a file that must be private: refuses symlinks and files of another user, repairs
 /// group/world permissions.
 fn read_private(path: &Path, warn: &mut dyn FnMut(&str)) -> Result<Option<Vec<u8>>> {
-    let Some(mut file) = open_read_nofollow(path, "the cache file")? else {
+    let Some(mut file) = open_entry(path)? else {
         return Ok(None);
     };
     #[cfg(unix)]

@@ -73,31 +73,8 @@ pub fn is_symlink_refusal(e: &std::io::Error) -> bool {
 /// Opens `path` for reading without following a symbolic link: `Ok(None)` when there is no
 /// such file, a one-line error naming the path when it is a link (`what` names the file in
 /// other errors, e.g. "the cache file").
-///
-/// A file that another process (or machine) replaces by `rename` can fail an open for an
-/// instant: `ESTALE` on NFS, and `ENOENT` on FUSE file systems that resolve a file by the name
-/// it had when the opener looked it up (bindfs, sshfs, EOS's): the cache file would then read
-/// as missing and a valid login as none. Such an open is tried once more, with a fresh lookup,
-/// before the file is taken for missing.
 pub fn open_read_nofollow(path: &std::path::Path, what: &str) -> Result<Option<File>> {
-    let open = || open_nofollow(OpenOptions::new().read(true)).open(path);
-    let replaced = |e: &std::io::Error| {
-        e.kind() == std::io::ErrorKind::NotFound || {
-            #[cfg(unix)]
-            {
-                e.raw_os_error() == Some(libc::ESTALE)
-            }
-            #[cfg(not(unix))]
-            {
-                false
-            }
-        }
-    };
-    let opened = match open() {
-        Err(e) if replaced(&e) => open(),
-        first => first,
-    };
-    match opened {
+    match open_nofollow(OpenOptions::new().read(true)).open(path) {
         Ok(f) => Ok(Some(f)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) if is_symlink_refusal(&e) => Err(Error::Cache {
