@@ -1,17 +1,8 @@
 //! git's `get` and `erase`, and `login`, `logout`, `status` for people.
 //!
 //! `get` and `login` obtain their token through the one sign-in pipeline
-//! ([`SignIn`](super::pipeline::SignIn)), shared with `token`, `import` and `setup`:
-//! 1. a lock-free read of the account's cache file serves a valid token with no network at all
-//!    (the hot path git runs on every fetch; `login` skips it);
-//! 2. otherwise the account's lock is taken and the file re-read (another process may have done
-//!    the work);
-//! 3. the login's refresh token is refreshed, with termination signals deferred until the
-//!    answer is saved. A dead login (`invalid_grant`, IAM's `invalid_token`, an empty 400) is
-//!    dropped and a new sign-in follows; while the provider is down (5xx, 429, no network) a
-//!    cached token that is still valid is served with a warning;
-//! 4. where a person may be asked, the device flow (or the password flow) signs in anew, and
-//!    the tokens are saved atomically; otherwise exit 3 asks for `git-credential-iam login`.
+//! ([`SignIn`](super::pipeline::SignIn), whose documentation gives its steps and failure
+//! handling), shared with `token`, `import` and `setup`.
 //!
 //! `get` then answers git in the form its server asked for. `erase` drops the cached access
 //! token only if it is the one git rejected. `logout` revokes and forgets; `status` lists.
@@ -115,9 +106,7 @@ pub fn login(s: &Settings, io: &mut Io) -> Result<()> {
         ));
     }
     let mut s = s.clone();
-    if !io.stderr_is_tty {
-        s.interactive = Interactive::Always; // a person asked: show the instructions on stderr
-    }
+    s.asked_by_a_person(io.stderr_is_tty);
     let t = SignIn::new(&s, Purpose::SignInAgain).run(io)?;
     io.say(&format!(
         "token cached, valid until {}",

@@ -1,6 +1,6 @@
-//! The one sign-in pipeline: every action that needs a token — `get` and `setup` (through
-//! [`helper`](super::helper)), `token` (a narrower one too), `import` and `login` — runs
-//! [`SignIn::run`], so a refresh fails the same way whoever asked.
+//! The one sign-in pipeline: every action that needs a token — `get`, `login`, `token` (a
+//! narrower one too), `import` and `setup` — runs [`SignIn::run`], so a refresh fails the same
+//! way whoever asked.
 //!
 //! The steps, in order:
 //! 1. **Hot path** ([`Purpose::Serve`] only): a lock-free [`cache::peek`] of the wanted token's

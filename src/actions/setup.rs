@@ -25,7 +25,7 @@ use crate::actions::Io;
 use crate::actions::helper;
 use crate::actions::pipeline::{Purpose, SignIn};
 use crate::actions::register::{self, Account, Removed};
-use crate::config::{self, ConfigFile, Flow, Interactive, Options, Settings};
+use crate::config::{self, ConfigFile, Flow, Options, Settings};
 use crate::encoding::clean;
 use crate::encoding::rfc3339;
 use crate::error::{Error, Result};
@@ -639,9 +639,7 @@ fn sign_in(
             config_path.display()
         ))
     })?;
-    if s.interactive != Interactive::Never && !io.stderr_is_tty {
-        s.interactive = Interactive::Always;
-    }
+    s.asked_by_a_person(io.stderr_is_tty);
     let files = AccountFiles::for_settings(&s);
     let had_login = files.data.exists();
     let t = SignIn::new(&s, Purpose::Serve)

@@ -314,6 +314,14 @@ impl Sources {
 }
 
 impl Settings {
+    /// A person ran the command (`login`, `setup`): unless prompting is forbidden, the sign-in's
+    /// instructions go to stderr even when it is not a terminal (a log they are watching).
+    pub fn asked_by_a_person(&mut self, stderr_is_tty: bool) {
+        if self.interactive != Interactive::Never && !stderr_is_tty {
+            self.interactive = Interactive::Always;
+        }
+    }
+
     /// Resolves the settings of the named account (`--account`, the environment), or of the
     /// command line, the environment and the file's defaults. For the actions a person runs
     /// (`login`, `token`, …), which need no URL. `Ok(None)` when no source gives an issuer.

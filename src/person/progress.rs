@@ -1,5 +1,5 @@
 //! The status of a device sign-in while the helper polls, drawn from the [`PollEvent`]s that
-//! `oauth::device::poll` reports. On a terminal: one line updated in place (`\r` and erase-line)
+//! `provider::device::poll` reports. On a terminal: one line updated in place (`\r` and erase-line)
 //! with the time left before the code expires (mm:ss) and what the provider last said, replaced
 //! at the end by a final line or wiped for the error. Elsewhere (a pipe, a log): plain lines with
 //! no control characters, one only when the provider's answer changes, never one per poll.

@@ -1,6 +1,6 @@
 //! What the person sees during a device sign-in, in order: where to go and the code; a QR code
 //! of the link when the prompt is a terminal wide enough ([`qr`]); the page opened in a browser
-//! where that can work ([`browser`]); a status line while `oauth::device` polls ([`progress`]);
+//! where that can work ([`browser`]); a status line while the caller polls ([`progress`]);
 //! and a final line naming who signed in and until when the token is valid (never the token).
 //! Everything goes to the destination [`Prompt`] picked, never to stdout. The requests to the
 //! provider are the caller's ([`DeviceFlow`]): nothing in `person` talks to the network. Provider text is

@@ -28,7 +28,7 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
         b.mode(0o700);
     }
     b.create(dir)
-        .map_err(|e| Error::io("cannot create the cache directory", dir, e))
+        .map_err(|e| Error::io("cannot create the directory", dir, e))
 }
 
 /// Writes `bytes` to `path` atomically: a temp file created exclusively (mode 0600) in the same
