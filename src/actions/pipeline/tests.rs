@@ -647,19 +647,13 @@ fn two_locks_are_taken_in_one_order() {
     let home = Home::new();
     home.seed_login(&fake.issuer, "AT-GOOD", 3000);
     let lock = |scope: &str| home.file(&fake.issuer, scope).with_extension("lock");
-    // A narrower scope whose file sorts before the account's.
-    let scope = [
-        "openid",
-        "openid profile",
-        "openid email",
-        "profile",
-        "email",
-        "a",
-        "b",
-    ]
-    .into_iter()
-    .find(|s| lock(s) < lock(SCOPE))
-    .expect("a scope whose key sorts first");
+    // A narrower scope whose file sorts before the account's (the keys hash the fake's random
+    // port too, so search: about every other scope will do).
+    let scope = (0..10_000)
+        .map(|i| format!("openid s{i}"))
+        .find(|s| lock(s) < lock(SCOPE))
+        .expect("a scope whose key sorts first");
+    let scope = scope.as_str();
     let other = LockGuard::acquire(
         &LockFile::new(lock(scope), LockMode::Flock),
         Duration::ZERO,
