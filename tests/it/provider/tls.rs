@@ -43,11 +43,13 @@ impl Drop for Server {
     }
 }
 
-fn start(dir: &Path) -> Server {
+/// A fake https provider (any refresh token gets `TLS-ACCESS`, so one seeded login serves every
+/// step below; the test provider would rotate it) with the certificate of `ca`.
+fn start(ca: &support::TestCa) -> Server {
     let mut child = Command::new("node")
         .args(["-e", SERVER_JS])
-        .arg(dir.join("srv.key"))
-        .arg(dir.join("srv.pem"))
+        .arg(&ca.key)
+        .arg(&ca.cert)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -115,8 +117,8 @@ fn get(home: &Path, issuer: &str, extra: &[&str], env: &[(&str, &Path)]) -> std:
 fn private_ca_refused_until_trusted() {
     support::ensure_node_modules();
     let dir = tempfile::tempdir().unwrap();
-    support::make_test_ca(dir.path());
-    let server = start(dir.path());
+    let test_ca = support::make_test_ca(dir.path());
+    let server = start(&test_ca);
     let home = tempfile::tempdir().unwrap();
     let file = seed(home.path(), &server.issuer);
     let before = fs::read(&file).unwrap();
@@ -134,7 +136,7 @@ fn private_ca_refused_until_trusted() {
     );
     assert_eq!(fs::read(&file).unwrap(), before, "cache untouched");
 
-    let ca = dir.path().join("ca.pem");
+    let ca = test_ca.ca.clone();
     let out = get(
         home.path(),
         &server.issuer,
